@@ -1,0 +1,190 @@
+"""Accounts, the chat identities and API keys that lead to them, and link codes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import credits
+from core.db import utcnow
+from core.errors import AccountNotFound, InvalidInput, NotFound
+from core.models import Account, ApiKey, ChatIdentity, LinkCode
+from core.schemas import AccountRead, ApiKeyCreated
+
+API_KEY_PREFIX = "rb_"
+LINK_CODE_TTL = timedelta(minutes=30)
+
+
+async def create(
+    *, session: AsyncSession, name: str, starting_credits: int = 0
+) -> AccountRead:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("name", "must be 1 to 200 characters")
+    account = Account(name=name, balance=0, webhook_secret=_new_webhook_secret())
+    session.add(account)
+    await session.flush()
+    if starting_credits:
+        await credits.grant(
+            session=session, account_id=account.id, amount=starting_credits,
+            idempotency_key=f"welcome:{account.id}", note="welcome credits",
+        )
+        await session.refresh(account)
+    return AccountRead.model_validate(account)
+
+
+async def get(*, session: AsyncSession, account_id: str) -> AccountRead:
+    account = await session.get(Account, account_id, populate_existing=True)
+    if account is None:
+        raise AccountNotFound(account_id)
+    return AccountRead.model_validate(account)
+
+
+async def list_(*, session: AsyncSession, limit: int = 100) -> list[AccountRead]:
+    rows = await session.scalars(select(Account).order_by(Account.created_at).limit(limit))
+    return [AccountRead.model_validate(r) for r in rows]
+
+
+def _new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_hex(24)
+
+
+async def rotate_webhook_secret(*, session: AsyncSession, account_id: str) -> str:
+    """A new per-account secret for signing callbacks; returned once."""
+    account = await session.get(Account, account_id)
+    if account is None:
+        raise AccountNotFound(account_id)
+    account.webhook_secret = _new_webhook_secret()
+    await session.flush()
+    return account.webhook_secret
+
+
+async def webhook_secret(*, session: AsyncSession, account_id: str) -> str:
+    account = await session.get(Account, account_id)
+    if account is None:
+        raise AccountNotFound(account_id)
+    return account.webhook_secret or ""
+
+
+# --- API keys ---------------------------------------------------------------------------
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def create_api_key(*, session: AsyncSession, account_id: str) -> ApiKeyCreated:
+    await get(session=session, account_id=account_id)
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(account_id=account_id, prefix=key[:10], key_hash=hash_api_key(key))
+    session.add(row)
+    await session.flush()
+    return ApiKeyCreated(id=row.id, account_id=account_id, key=key)
+
+
+async def account_for_api_key(*, session: AsyncSession, key: str) -> str | None:
+    """The account id of a live key, or None for an unknown or revoked one."""
+    row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(key)))
+    if row is None or row.revoked_at is not None:
+        return None
+    row.last_used_at = utcnow()
+    return row.account_id
+
+
+async def revoke_api_key(*, session: AsyncSession, key_id: str) -> None:
+    row = await session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound("api key", key_id)
+    row.revoked_at = row.revoked_at or utcnow()
+
+
+# --- chat identities and link codes -----------------------------------------------------
+
+
+async def for_chat_user(
+    *,
+    session: AsyncSession,
+    platform: str,
+    team_id: str,
+    user_id: str,
+    display_name: str,
+    starting_credits: int = 0,
+) -> AccountRead:
+    """The account behind a Discord/Slack user, created on first use."""
+    found = await _identity_account(session, platform, team_id, user_id)
+    if found is not None:
+        return await get(session=session, account_id=found)
+    account = await create(
+        session=session, name=display_name or f"{platform}:{user_id}",
+        starting_credits=starting_credits,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(
+                ChatIdentity(
+                    platform=platform, team_id=team_id, user_id=user_id, account_id=account.id
+                )
+            )
+            await session.flush()
+    except IntegrityError:
+        # The same user's first two clicks raced; the other one created the identity.
+        found = await _identity_account(session, platform, team_id, user_id)
+        if found is None:
+            raise
+        await session.delete(await session.get(Account, account.id))
+        return await get(session=session, account_id=found)
+    return account
+
+
+async def _identity_account(
+    session: AsyncSession, platform: str, team_id: str, user_id: str
+) -> str | None:
+    return await session.scalar(
+        select(ChatIdentity.account_id).where(
+            ChatIdentity.platform == platform,
+            ChatIdentity.team_id == team_id,
+            ChatIdentity.user_id == user_id,
+        )
+    )
+
+
+async def create_link_code(*, session: AsyncSession, account_id: str) -> str:
+    await get(session=session, account_id=account_id)
+    code = secrets.token_hex(4).upper()
+    session.add(LinkCode(code=code, account_id=account_id, expires_at=utcnow() + LINK_CODE_TTL))
+    await session.flush()
+    return code
+
+
+async def redeem_link_code(
+    *, session: AsyncSession, code: str, platform: str, team_id: str, user_id: str
+) -> AccountRead:
+    """Point this chat user at the code's account (their old account keeps its history)."""
+    row = await session.get(LinkCode, code.strip().upper())
+    now = utcnow()
+    if row is None or row.used_at is not None or row.expires_at < now:
+        raise InvalidInput("code", "unknown, used or expired link code")
+    row.used_at = now
+    identity = await session.scalar(
+        select(ChatIdentity).where(
+            ChatIdentity.platform == platform,
+            ChatIdentity.team_id == team_id,
+            ChatIdentity.user_id == user_id,
+        )
+    )
+    if identity is None:
+        session.add(
+            ChatIdentity(
+                platform=platform, team_id=team_id, user_id=user_id, account_id=row.account_id
+            )
+        )
+    else:
+        identity.account_id = row.account_id
+    await session.flush()
+    return await get(session=session, account_id=row.account_id)
+

@@ -1,0 +1,204 @@
+"""ORM models. Transports never import these: they get schemas from core services."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, UTCDateTime, utcnow
+
+JOB_STATES = ("queued", "processing", "completed", "failed", "cancelled")
+TERMINAL_STATES = frozenset({"completed", "failed", "cancelled"})
+ENTRY_KINDS = ("grant", "debit", "refund", "adjustment")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+def _id(prefix: str):
+    return mapped_column(String(40), primary_key=True, default=lambda: new_id(prefix))
+
+
+def _created():
+    return mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class Account(Base):
+    __tablename__ = "account"
+    __table_args__ = (CheckConstraint("balance >= 0", name="balance_not_negative"),)
+
+    id: Mapped[str] = _id("acc")
+    name: Mapped[str] = mapped_column(String(200))
+    balance: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    webhook_secret: Mapped[str | None] = mapped_column(String(128))
+    storage_bucket: Mapped[str | None] = mapped_column(String(255))
+    storage_prefix: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _created()
+
+
+class ChatIdentity(Base):
+    """A Discord or Slack user, linked to one account (created on first use)."""
+
+    __tablename__ = "chat_identity"
+    __table_args__ = (UniqueConstraint("platform", "team_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    team_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[str] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = _created()
+
+
+class LinkCode(Base):
+    """A short-lived code that links another chat identity to an existing account."""
+
+    __tablename__ = "link_code"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = _created()
+
+
+class ApiKey(Base):
+    __tablename__ = "api_key"
+
+    id: Mapped[str] = _id("key")
+    account_id: Mapped[str] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = _created()
+
+
+class Project(Base):
+    __tablename__ = "project"
+
+    id: Mapped[str] = _id("prj")
+    account_id: Mapped[str] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_render_job_id: Mapped[str | None] = mapped_column(String(40))
+    last_render_url: Mapped[str | None] = mapped_column(Text)
+    last_rendered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow
+    )
+
+
+class RenderJob(Base):
+    __tablename__ = "render_job"
+    __table_args__ = (
+        UniqueConstraint("account_id", "idempotency_key"),
+        CheckConstraint(
+            "status IN ('queued', 'processing', 'completed', 'failed', 'cancelled')",
+            name="status_known",
+        ),
+        CheckConstraint("progress >= 0 AND progress <= 100", name="progress_range"),
+        Index("ix_render_job_status_created_at", "status", "created_at"),
+        Index("ix_render_job_account_id_created_at", "account_id", "created_at"),
+    )
+
+    id: Mapped[str] = _id("job")
+    account_id: Mapped[str] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    credit_cost: Mapped[int] = mapped_column(Integer)
+    project_state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    result_url: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    backend: Mapped[str] = mapped_column(String(16))
+    backend_ref: Mapped[str | None] = mapped_column(String(255))
+    backend_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    output_bucket: Mapped[str | None] = mapped_column(String(255))
+    output_key: Mapped[str | None] = mapped_column(String(512))
+    output_size: Mapped[int | None] = mapped_column(BigInteger)
+    cost_reported: Mapped[float | None] = mapped_column(Float)
+    queue_position: Mapped[int | None] = mapped_column(Integer)
+    eta_seconds: Mapped[float | None] = mapped_column(Float)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    origin: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    download_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = _created()
+    queued_at: Mapped[datetime] = _created()
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow
+    )
+
+
+class JobEvent(Base):
+    """Append-only history of a job: state changes, progress, attempts, admin actions."""
+
+    __tablename__ = "job_event"
+    __table_args__ = (
+        Index("ix_job_event_job_id_id", "job_id", "id"),
+        Index("ix_job_event_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("render_job.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16))  # state | progress | attempt | audit
+    state: Mapped[str | None] = mapped_column(String(16))
+    progress: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str | None] = mapped_column(String(120))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class CreditEntry(Base):
+    """Append-only ledger. Sum of ``amount`` per account equals ``account.balance``."""
+
+    __tablename__ = "credit_entry"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('grant', 'debit', 'refund', 'adjustment')", name="kind_known"
+        ),
+        Index("ix_credit_entry_account_id_created_at", "account_id", "created_at"),
+        Index("ix_credit_entry_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("render_job.id", ondelete="SET NULL"), index=True
+    )
+    note: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = _created()

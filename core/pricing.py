@@ -1,0 +1,37 @@
+"""Credit cost of a render: a deterministic function of its settings.
+
+    cost = max(minimum, ceil(credits_per_minute
+                             × minutes
+                             × (width × height) / (1920 × 1080)
+                             × frame_rate / 30
+                             × quality_multiplier[quality]
+                             × (1 + effect_surcharge × number_of_effects)))
+
+With the defaults (10 credits a minute of 1080p30 medium; low ×0.75, high ×1.5; +10 % per
+effect; at least 1 credit): a 3-minute 1080p30 high render with two effects costs
+ceil(10 × 3 × 1 × 1 × 1.5 × 1.2) = 54 credits; a 4-second 720p30 high clip costs 1.
+Exact rational arithmetic, so the same settings always cost the same on every machine.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from core.render_settings import RenderSettings
+from core.settings import PricingSettings
+
+REFERENCE_PIXELS = 1920 * 1080
+REFERENCE_FPS = 30
+
+
+def credit_cost(settings: RenderSettings, pricing: PricingSettings) -> int:
+    cost = (
+        Fraction(pricing.credits_per_minute)
+        * Fraction(str(settings.duration)) / 60
+        * Fraction(settings.width * settings.height, REFERENCE_PIXELS)
+        * Fraction(settings.frame_rate, REFERENCE_FPS)
+        * Fraction(str(pricing.quality_multipliers[settings.quality]))
+        * (1 + Fraction(str(pricing.effect_surcharge)) * len(settings.effects))
+    )
+    return max(pricing.minimum, math.ceil(cost))

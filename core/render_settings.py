@@ -1,0 +1,150 @@
+"""The seed's ``RenderSettings``: what a user may ask for, validated in one place.
+
+Every rejection is an :class:`~core.errors.InvalidSettings` naming the field and the
+allowed values, so the API (422), the chat bots (a message on the field) and the CLI
+(a one-line reason) all say the same thing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from core.errors import InvalidSettings
+from core.settings import LimitSettings
+
+QUALITIES = ("high", "medium", "low")
+
+# name -> (width, height); the pickers in Slack and Discord offer these.
+PRESETS: dict[str, tuple[int, int]] = {
+    "16:9 720p": (1280, 720),
+    "16:9 1080p": (1920, 1080),
+    "9:16 720p": (720, 1280),
+    "9:16 1080p": (1080, 1920),
+    "1:1 720": (720, 720),
+    "1:1 1080": (1080, 1080),
+}
+DEFAULT_PRESET = "16:9 1080p"
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    resolution: tuple[int, int] = PRESETS[DEFAULT_PRESET]
+    frame_rate: int = 30
+    duration: float = 10.0
+    quality: str = "high"
+    effects: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def width(self) -> int:
+        return self.resolution[0]
+
+    @property
+    def height(self) -> int:
+        return self.resolution[1]
+
+    @property
+    def frame_count(self) -> int:
+        return max(1, round(self.duration * self.frame_rate))
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["resolution"] = list(self.resolution)
+        data["effects"] = list(self.effects)
+        return data
+
+    def describe(self) -> str:
+        fx = ", ".join(self.effects) if self.effects else "no effects"
+        return (
+            f"{self.width}x{self.height} · {self.frame_rate} fps · {self.duration:g} s"
+            f" · {self.quality} · {fx}"
+        )
+
+
+def validate(raw: Mapping[str, Any] | RenderSettings | None, limits: LimitSettings) -> RenderSettings:
+    """Turn user input (any missing key takes its default) into valid settings or raise."""
+    if isinstance(raw, RenderSettings):
+        raw = raw.as_dict()
+    raw = dict(raw or {})
+    unknown = set(raw) - {"resolution", "frame_rate", "duration", "quality", "effects"}
+    if unknown:
+        raise InvalidSettings(
+            sorted(unknown)[0], "unknown setting",
+            "resolution, frame_rate, duration, quality, effects",
+        )
+    defaults = RenderSettings()
+    return RenderSettings(
+        resolution=_resolution(raw.get("resolution", defaults.resolution), limits),
+        frame_rate=_frame_rate(raw.get("frame_rate", defaults.frame_rate), limits),
+        duration=_duration(raw.get("duration", defaults.duration), limits),
+        quality=_quality(raw.get("quality", defaults.quality)),
+        effects=_effects(raw.get("effects", defaults.effects), limits),
+    )
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    """``"1280x720"`` or a preset name -> (1280, 720)."""
+    if text in PRESETS:
+        return PRESETS[text]
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise InvalidSettings("resolution", f"{text!r} is not WIDTHxHEIGHT", "e.g. 1920x1080")
+    return int(parts[0]), int(parts[1])
+
+
+def _resolution(value: Any, limits: LimitSettings) -> tuple[int, int]:
+    if isinstance(value, str):
+        value = parse_resolution(value)
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        raise InvalidSettings("resolution", "must be [width, height] in pixels", "e.g. [1920, 1080]")
+    width, height = value
+    bounds = f"each side {limits.min_side}..{limits.max_side}, even, at most {limits.max_pixels} pixels"
+    for side in (width, height):
+        if not limits.min_side <= side <= limits.max_side:
+            raise InvalidSettings("resolution", f"{width}x{height} is out of bounds", bounds)
+        if side % 2:
+            raise InvalidSettings("resolution", f"{width}x{height} has an odd side", bounds)
+    if width * height > limits.max_pixels:
+        raise InvalidSettings("resolution", f"{width}x{height} has too many pixels", bounds)
+    return width, height
+
+
+def _frame_rate(value: Any, limits: LimitSettings) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or value not in limits.frame_rates:
+        raise InvalidSettings("frame_rate", f"{value!r} is not supported", limits.frame_rates)
+    return int(value)
+
+
+def _duration(value: Any, limits: LimitSettings) -> float:
+    allowed = f"{limits.min_duration:g}..{limits.max_duration:g} seconds"
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidSettings("duration", f"{value!r} is not a number of seconds", allowed)
+    if not limits.min_duration <= value <= limits.max_duration:
+        raise InvalidSettings("duration", f"{value:g} s is out of bounds", allowed)
+    return float(value)
+
+
+def _quality(value: Any) -> str:
+    if value not in QUALITIES:
+        raise InvalidSettings("quality", f"{value!r} is not a quality", "high, medium, low")
+    return value
+
+
+def _effects(value: Any, limits: LimitSettings) -> tuple[str, ...]:
+    allowed = ", ".join(limits.effects)
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise InvalidSettings("effects", "must be a list of effect names", allowed)
+    for name in value:
+        if name not in limits.effects:
+            raise InvalidSettings("effects", f"{name!r} is not an effect", allowed)
+    if len(set(value)) != len(value):
+        raise InvalidSettings("effects", "lists an effect twice", allowed)
+    return tuple(sorted(value, key=limits.effects.index))

@@ -1,0 +1,127 @@
+"""One settings object for every process (env prefix ``RENDERBOT_``, ``.env`` supported).
+
+The defaults are the embedded ones: SQLite under ``./var``, an in-process queue, the local
+Remotion renderer and local storage. Nothing needs to be set to run ``renderbot demo``.
+Names in the contract (``docs/contract.md``) are top-level fields; tunables sit in nested
+sections addressed with ``__`` (``RENDERBOT_PRICING__CREDITS_PER_MINUTE=12``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "please-change", "xxx"}
+
+
+class PricingSettings(BaseModel):
+    """Inputs of :func:`core.pricing.credit_cost` (see its docstring for the formula)."""
+
+    credits_per_minute: int = Field(10, ge=1, description="1080p, 30 fps, medium quality")
+    quality_multipliers: dict[str, float] = {"low": 0.75, "medium": 1.0, "high": 1.5}
+    effect_surcharge: float = Field(0.1, ge=0, description="+10% per effect")
+    minimum: int = Field(1, ge=1)
+
+
+class LimitSettings(BaseModel):
+    """Bounds of the render settings users may pick (see core/render_settings.py)."""
+
+    min_side: int = 128
+    max_side: int = 3840
+    max_pixels: int = 3840 * 2160
+    frame_rates: list[int] = [24, 25, 30, 50, 60]
+    min_duration: float = 1.0
+    max_duration: float = 600.0
+    effects: list[str] = ["grain", "vignette", "glow", "scanlines"]
+
+
+class WorkerSettings(BaseModel):
+    poll_interval: float = Field(1.0, gt=0, description="seconds between progress polls")
+    max_attempts: int = Field(3, ge=1, description="render attempts before a job fails")
+    lease_seconds: float = Field(60.0, gt=0, description="a job whose lease is older is re-run")
+    reconcile_interval: float = Field(30.0, gt=0)
+    link_expiry_seconds: int = Field(7 * 24 * 3600, ge=60)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RENDERBOT_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    var_dir: Path = Path("./var")
+    database_url: str = ""
+    broker_url: str = "memory://"
+    render_backend: Literal["local", "lambda"] = "local"
+    storage_url: str = "file:./var/media"
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    secret_key: SecretStr | None = None
+
+    chromium_path: str = "/usr/bin/chromium"
+    remotion_dir: Path = Path(__file__).resolve().parent.parent / "remotion"
+
+    remotion_region: str | None = None
+    remotion_function_name: str | None = None
+    remotion_serve_url: str | None = None
+    remotion_webhook_secret: SecretStr | None = None
+
+    discord_token: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+
+    require_services: bool = False
+    starting_credits: int = Field(0, ge=0, description="credits granted to new chat accounts")
+
+    pricing: PricingSettings = PricingSettings()
+    limits: LimitSettings = LimitSettings()
+    worker: WorkerSettings = WorkerSettings()
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.var_dir / 'renderbot.db'}"
+        if self.secret_key is not None:
+            if self.secret_key.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError("RENDERBOT_SECRET_KEY is a placeholder; set a real secret")
+        elif not self.is_embedded:
+            raise ValueError("RENDERBOT_SECRET_KEY is required outside the embedded default")
+        return self
+
+    @property
+    def is_embedded(self) -> bool:
+        """SQLite + in-process queue: the zero-configuration default."""
+        return self.database_url.startswith("sqlite") and self.broker_url.startswith("memory")
+
+    def secret_bytes(self) -> bytes:
+        """The secret key; on the embedded default it is generated once and kept in var/."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.var_dir / "secret_key"
+        if not path.exists():
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_hex(32))
+            tmp.chmod(0o600)
+            try:
+                tmp.link(path)  # first writer wins; never overwrite a key in use
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        return path.read_text().strip().encode()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
