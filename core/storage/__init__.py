@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from core.storage.base import (
     Storage,
-    StoredObject,
     StorageError,
+    StoredObject,
     content_disposition,
     normalize_prefix,
     object_key,

@@ -123,9 +123,7 @@ def validate_key(key: str) -> str:
         raise ValueError(f"storage key is longer than {MAX_KEY_BYTES} bytes")
     for segment in key.split("/"):
         if segment in ("", ".", ".."):
-            raise ValueError(
-                f"storage key must not contain empty, '.' or '..' segments: {key!r}"
-            )
+            raise ValueError(f"storage key must not contain empty, '.' or '..' segments: {key!r}")
     if re.match(r"^[A-Za-z]:", key):
         raise ValueError(f"storage key must not start with a drive letter: {key!r}")
     return key

@@ -29,7 +29,9 @@ def storage_from_url(
     ``s3://BUCKET[/prefix]`` → S3Storage; anything else → ValueError."""
     raw = (url or "").strip()
     if raw.startswith("file:"):
-        return _local(raw, public_base_url=public_base_url, secret_key=secret_key, base_dir=base_dir)
+        return _local(
+            raw, public_base_url=public_base_url, secret_key=secret_key, base_dir=base_dir
+        )
     if raw.startswith("s3://"):
         bucket, _, prefix = raw[len("s3://") :].partition("/")
         if not _BUCKET_RE.match(bucket) or ".." in bucket or "?" in raw or "#" in raw:

@@ -82,7 +82,9 @@ class LocalStorage:
             dest.parent.mkdir(parents=True, exist_ok=True)
             # Write to a hidden temp file in the destination directory, then rename over
             # the final name: readers see either nothing or the whole file.
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{dest.name}.", suffix=".part", dir=dest.parent
+            )
             tmp = Path(tmp_name)
             try:
                 with os.fdopen(fd, "wb") as out, src.open("rb") as inp:

@@ -88,7 +88,10 @@ class S3Storage:
 
         config_kwargs: dict[str, Any] = {
             "signature_version": "s3v4",
-            "retries": {"max_attempts": max_attempts, "mode": "standard"},
+            # botocore's retries["max_attempts"] counts retries *after* the first try;
+            # "total_max_attempts" counts every try, which is what max_attempts means here
+            # (and in the AWS config file).
+            "retries": {"total_max_attempts": max_attempts, "mode": "standard"},
         }
         if self.endpoint_url:
             # S3-compatible services (R2, MinIO, moto) want path-style addressing and do
@@ -305,17 +308,24 @@ def _to_storage_error(
         )
         if code in {"404", "NotFound"} and status == 404 and key is None:
             code = "NoSuchBucket"
-        message = f"S3 {op} failed for {where}: {code}" + (
-            f" (HTTP {status})" if status else ""
-        )
+        message = f"S3 {op} failed for {where}: {code}" + (f" (HTTP {status})" if status else "")
         return StorageError(
             _redact(message, secrets), retryable=retryable, code=code, status=status
         )
-    if isinstance(exc, botocore.exceptions.HTTPClientError):
+    if isinstance(exc, botocore.exceptions.ConnectionError | botocore.exceptions.HTTPClientError):
         # EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosed…
-        message = f"S3 {op} failed for {where}: cannot reach the storage endpoint ({type(exc).__name__})"
-        return StorageError(_redact(message, secrets), retryable=True, code=type(exc).__name__)
-    if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+        # are transient; a TLS verification failure is a configuration problem.
+        message = (
+            f"S3 {op} failed for {where}: cannot reach the storage endpoint ({type(exc).__name__})"
+        )
+        return StorageError(
+            _redact(message, secrets),
+            retryable=not isinstance(exc, botocore.exceptions.SSLError),
+            code=type(exc).__name__,
+        )
+    if isinstance(
+        exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError
+    ):
         message = f"S3 {op} failed for {where}: no usable credentials configured"
         return StorageError(message, retryable=False, code=type(exc).__name__)
     message = f"S3 {op} failed for {where}: {type(exc).__name__}"

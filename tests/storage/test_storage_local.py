@@ -1,3 +1,5 @@
+# Small blocking file reads inside async tests are intended: they check what is on disk.
+# ruff: noqa: ASYNC240
 from __future__ import annotations
 
 import os
