@@ -5,7 +5,7 @@ import pytest
 from core import accounts, credits, projects
 from core.settings import Settings
 
-pytest_plugins = ["tests.fixtures.databases"]
+pytest_plugins = ["tests.fixtures.databases", "tests.fixtures.moto_server"]
 
 
 @pytest.fixture

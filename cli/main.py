@@ -1,0 +1,32 @@
+"""The `renderbot` command."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from cli.admin import accounts_app, credits_app, db_app, keys_app, projects_app
+from cli.render import render_app
+
+app = typer.Typer(
+    help="renderbot: turn 'render my project' into a finished video link.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db_app, name="db")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(credits_app, name="credits")
+app.add_typer(keys_app, name="keys")
+app.add_typer(projects_app, name="projects")
+app.add_typer(render_app, name="render")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()
