@@ -1,0 +1,50 @@
+# renderbot — the two quick-start commands are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PYTHON ?= python3
+
+.PHONY: install system-deps python-deps node-deps demo test lint serve clean
+
+install: system-deps python-deps node-deps
+
+# Node.js/npm and Chromium. Installed with apt-get when missing and we are root;
+# otherwise say in one line what to install.
+system-deps:
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq nodejs npm; \
+	  else echo "install Node.js 20+ and npm first"; exit 1; fi; }
+	@command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq chromium; \
+	  else echo "install Chromium first (Debian: apt-get install chromium)"; exit 1; fi; }
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.lock
+	$(PIP) install -q --no-deps -e .
+	touch $@
+
+python-deps: $(VENV)/.installed
+
+remotion/node_modules/.installed: remotion/package.json remotion/package-lock.json
+	npm ci --prefix remotion --no-audit --no-fund --loglevel=error
+	touch $@
+
+node-deps: remotion/node_modules/.installed
+
+demo: install
+	$(VENV)/bin/renderbot demo
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+serve: install
+	$(VENV)/bin/renderbot serve
+
+clean:
+	rm -rf var .pytest_cache
