@@ -1,0 +1,1 @@
+"""Render pipeline pieces: encoder settings and the local Remotion render server client."""
