@@ -4,14 +4,21 @@ import {AbsoluteFill} from 'remotion';
 /** Animated film grain: SVG fractal noise whose seed changes every frame. */
 export const Grain: React.FC<{width: number; height: number; frame: number}> = ({width, height, frame}) => {
 	const id = 'renderbot-grain';
-	// keep the grain size roughly constant in *relative* terms across resolutions
-	const baseFrequency = (0.9 * 720) / Math.max(360, Math.min(width, height)) * 0.8;
+	// about one grain per pixel or two, at every resolution
+	const baseFrequency = Math.min(width, height) >= 720 ? 0.7 : 0.85;
 	return (
-		<AbsoluteFill style={{pointerEvents: 'none', mixBlendMode: 'overlay', opacity: 0.55}}>
+		<AbsoluteFill style={{pointerEvents: 'none', mixBlendMode: 'overlay', opacity: 0.6}}>
 			<svg width={width} height={height}>
 				<filter id={id} x="0" y="0" width="100%" height="100%">
 					<feTurbulence type="fractalNoise" baseFrequency={baseFrequency.toFixed(3)} numOctaves={2} seed={frame % 997} stitchTiles="stitch" />
 					<feColorMatrix type="saturate" values="0" />
+					{/* fractal noise hovers around mid-grey, which "overlay" leaves unchanged: stretch its contrast */}
+					<feComponentTransfer>
+						<feFuncR type="linear" slope={3.2} intercept={-1.1} />
+						<feFuncG type="linear" slope={3.2} intercept={-1.1} />
+						<feFuncB type="linear" slope={3.2} intercept={-1.1} />
+						<feFuncA type="linear" slope={0} intercept={1} />
+					</feComponentTransfer>
 				</filter>
 				<rect width="100%" height="100%" filter={`url(#${id})`} />
 			</svg>
