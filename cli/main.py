@@ -7,6 +7,7 @@ import logging
 import typer
 
 from cli.admin import accounts_app, credits_app, db_app, keys_app, projects_app
+from cli.processes import demo, worker
 from cli.render import render_app
 
 app = typer.Typer(
@@ -21,6 +22,8 @@ app.add_typer(credits_app, name="credits")
 app.add_typer(keys_app, name="keys")
 app.add_typer(projects_app, name="projects")
 app.add_typer(render_app, name="render")
+app.command("demo")(demo)
+app.command("worker")(worker)
 
 
 def main() -> None:

@@ -186,25 +186,33 @@ async def refund(
 
 
 async def start_attempt(
-    *, session: AsyncSession, job_id: str, lease_seconds: float, max_attempts: int
-) -> RenderJob | None:
-    """Claim a queued job (or re-claim one whose lease expired) for one render attempt.
+    *,
+    session: AsyncSession,
+    job_id: str,
+    after_attempt: int,
+    lease_seconds: float,
+    max_attempts: int,
+) -> tuple[RenderJob | None, str | None]:
+    """Claim a job for its next render attempt.
 
-    Returns None when there is nothing to do: the job is terminal, another worker holds a
-    live lease, or a cancel was requested (then it is cancelled here).
+    ``after_attempt`` is the attempt count the caller saw (0 for a fresh job): a message
+    for an attempt that has already moved on is stale and does nothing, as is one for a
+    job another worker holds under a live lease. Returns ``(job, None)`` when claimed,
+    ``(None, ended_state)`` when the job ended here (cancel requested, attempts used up),
+    ``(None, None)`` when there is nothing to do.
     """
     job = await _load(session, None, job_id, lock=True)
     now = utcnow()
     if job.status in TERMINAL_STATES:
-        return None
+        return None, None
+    if job.status == "processing" and job.attempts != after_attempt:
+        return None, None  # stale: that attempt already moved on
     if job.cancel_requested:
         await _finish(session, job, "cancelled", detail={"reason": "cancel requested"})
-        return None
-    if job.status == "processing" and job.lease_expires_at and job.lease_expires_at > now:
-        return None
+        return None, "cancelled"
     if job.attempts >= max_attempts:
         await _finish(session, job, "failed", error=_attempts_error(job), detail={})
-        return None
+        return None, "failed"
     job.attempts += 1
     job.backend_ref = None
     job.lease_expires_at = now + timedelta(seconds=lease_seconds)
@@ -215,7 +223,7 @@ async def start_attempt(
         _event(session, job, "state", state="processing", detail={"attempt": job.attempts})
     _event(session, job, "attempt", detail={"attempt": job.attempts})
     await session.flush()
-    return job
+    return job, None
 
 
 def _attempts_error(job: RenderJob) -> str:
@@ -294,10 +302,14 @@ async def mark_cancelled(*, session: AsyncSession, job: RenderJob) -> JobRead:
     return await _read(session, job)
 
 
-async def note_error(*, session: AsyncSession, job: RenderJob, error: str, retryable: bool) -> None:
-    """Record an attempt's error without ending the job (it will be retried)."""
+async def note_error(
+    *, session: AsyncSession, job: RenderJob, error: str, retryable: bool, retry_in: float = 0
+) -> None:
+    """Record an attempt's error without ending the job; its retry is due in ``retry_in``
+    seconds, and the lease covers that wait so the reconciler leaves it alone."""
     job.error = error
     job.backend_ref = None
+    job.lease_expires_at = utcnow() + timedelta(seconds=retry_in + 30)
     _event(session, job, "error", detail={"error": error, "retryable": retryable})
     await session.flush()
 

@@ -8,6 +8,7 @@ sections addressed with ``__`` (``RENDERBOT_PRICING__CREDITS_PER_MINUTE=12``).
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -44,7 +45,12 @@ class WorkerSettings(BaseModel):
     poll_interval: float = Field(1.0, gt=0, description="seconds between progress polls")
     max_attempts: int = Field(3, ge=1, description="render attempts before a job fails")
     lease_seconds: float = Field(60.0, gt=0, description="a job whose lease is older is re-run")
-    reconcile_interval: float = Field(30.0, gt=0)
+    reconcile_interval: float = Field(15.0, gt=0, description="seconds between reconciler runs")
+    reconcile_grace: float = Field(
+        10.0, ge=0, description="a queued job this old with no worker on it is re-enqueued"
+    )
+    retry_base_delay: float = Field(2.0, ge=0, description="first retry after a transient error")
+    retry_max_delay: float = Field(60.0, ge=0)
     link_expiry_seconds: int = Field(7 * 24 * 3600, ge=60)
 
 
@@ -60,7 +66,7 @@ class Settings(BaseSettings):
     database_url: str = ""
     broker_url: str = "memory://"
     render_backend: Literal["local", "lambda"] = "local"
-    storage_url: str = "file:./var/media"
+    storage_url: str = ""  # default: file:<var_dir>/media
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     s3_access_key_id: str | None = None
@@ -69,6 +75,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
 
     chromium_path: str = "/usr/bin/chromium"
+    render_server_dir: Path | None = None  # default: <var_dir>/render-server (socket, cache)
+    render_max_parallel: int = Field(1, ge=1, description="local renders at once")
     remotion_dir: Path = Path(__file__).resolve().parent.parent / "remotion"
 
     remotion_region: str | None = None
@@ -91,6 +99,8 @@ class Settings(BaseSettings):
     def _fill_defaults(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.var_dir / 'renderbot.db'}"
+        if not self.storage_url:
+            self.storage_url = f"file:{self.var_dir / 'media'}"
         if self.secret_key is not None:
             if self.secret_key.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
                 raise ValueError("RENDERBOT_SECRET_KEY is a placeholder; set a real secret")
@@ -114,7 +124,7 @@ class Settings(BaseSettings):
             tmp.write_text(secrets.token_hex(32))
             tmp.chmod(0o600)
             try:
-                tmp.link(path)  # first writer wins; never overwrite a key in use
+                os.link(tmp, path)  # first writer wins; never overwrite a key in use
             except FileExistsError:
                 pass
             finally:

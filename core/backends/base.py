@@ -1,0 +1,84 @@
+"""The render backend port: start a render, ask how it is going, stop it.
+
+A backend knows nothing about jobs, credits or the database; the worker
+(``jobs/pipeline.py``) turns what it reports into job state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from core.render_settings import RenderSettings
+
+RenderState = Literal["queued", "rendering", "done", "failed", "cancelled", "lost"]
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    job_id: str
+    attempt: int
+    composition: str
+    input_props: dict[str, Any]
+    settings: RenderSettings
+    output_key: str
+    output_bucket: str | None = None
+
+    @property
+    def render_id(self) -> str:
+        """Unique per attempt, so a retried attempt never collides with a dead one."""
+        return f"{self.job_id}-a{self.attempt}"
+
+
+@dataclass(frozen=True)
+class RenderStatus:
+    state: RenderState
+    progress: float = 0.0  # 0..1
+    queue_position: int | None = None
+    eta_seconds: float | None = None
+    output_path: Path | None = None  # a local file still to be uploaded
+    output_key: str | None = None  # already in storage (Lambda writes straight to R2)
+    output_bucket: str | None = None
+    output_size: int | None = None
+    cost: float | None = None
+    error: str | None = None
+    retryable: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class RenderError(Exception):
+    """A backend failure; ``retryable`` tells the worker whether another attempt may work."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class RenderBackend(Protocol):
+    name: str
+
+    async def start(self, request: RenderRequest) -> str:
+        """Start (idempotently, by ``request.render_id``) and return the backend reference."""
+
+    async def status(self, ref: str) -> RenderStatus: ...
+
+    async def cancel(self, ref: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def input_props(project_state: dict[str, Any], settings: RenderSettings) -> dict[str, Any]:
+    """The composition's props: the project's state plus what the render settings fix.
+
+    Width, height, fps and duration travel as props so the composition's
+    ``calculateMetadata`` gives local and Lambda renders the same shape.
+    """
+    return {
+        **project_state.get("props", {}),
+        "effects": list(settings.effects),
+        "width": settings.width,
+        "height": settings.height,
+        "fps": settings.frame_rate,
+        "durationInFrames": settings.frame_count,
+    }

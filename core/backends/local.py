@@ -1,0 +1,88 @@
+"""The local backend: the long-lived Remotion render server on this machine.
+
+The server (``remotion/server/render-server.mjs``) is shared by every worker process on
+the host through a UNIX socket; it keeps one browser and one bundle warm, renders one job
+at a time by default and queues the rest (their queue position is reported as progress).
+Output goes to ``<var_dir>/renders/<render id>.mp4``; the pipeline then stores it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.backends.base import RenderError, RenderRequest, RenderStatus
+from core.render.encoding import encoding_for
+from core.render.local_server import (
+    LocalRenderServer,
+    RenderRequestRejected,
+    RenderServerError,
+)
+from core.settings import Settings
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, server: LocalRenderServer, output_dir: Path) -> None:
+        self.server = server
+        self.output_dir = output_dir
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalBackend:
+        server_dir = (settings.render_server_dir or settings.var_dir / "render-server").absolute()
+        server = LocalRenderServer(
+            remotion_dir=settings.remotion_dir,
+            socket_path=server_dir / "render.sock",
+            cache_dir=server_dir / "cache",
+            chromium=settings.chromium_path,
+            max_parallel=settings.render_max_parallel,
+        )
+        return cls(server, (settings.var_dir / "renders").absolute())
+
+    async def start(self, request: RenderRequest) -> str:
+        encoding = encoding_for(request.settings.quality)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            await self.server.ensure_started()
+            await self.server.submit(
+                render_id=request.render_id,
+                composition=request.composition,
+                input_props=request.input_props,
+                output_path=self.output_dir / f"{request.render_id}.mp4",
+                crf=encoding.crf,
+                x264_preset=encoding.x264_preset,
+                audio_bitrate=encoding.audio_bitrate,
+            )
+        except RenderRequestRejected as exc:
+            raise RenderError(f"the render request was refused: {exc}", retryable=False) from exc
+        except RenderServerError as exc:
+            raise RenderError(str(exc), retryable=True) from exc
+        return request.render_id
+
+    async def status(self, ref: str) -> RenderStatus:
+        try:
+            await self.server.ensure_started()
+            found = await self.server.status(ref)
+        except RenderServerError as exc:
+            raise RenderError(str(exc), retryable=True) from exc
+        if found is None:
+            return RenderStatus(state="lost")
+        error = found.error_message
+        if error and not found.retryable:
+            error = f"the composition failed: {error}"
+        return RenderStatus(
+            state=found.state,
+            progress=found.progress,
+            queue_position=found.queue_position if found.state == "queued" else None,
+            eta_seconds=found.eta_seconds,
+            output_path=found.output_path if found.state == "done" else None,
+            error=error,
+            retryable=found.retryable,
+            info={"frames_rendered": found.frames_rendered, "total_frames": found.total_frames},
+        )
+
+    async def cancel(self, ref: str) -> None:
+        await self.server.cancel(ref)
+
+    async def close(self) -> None:
+        await self.server.close()

@@ -1,0 +1,52 @@
+"""The notifier port: told about every state and progress change of a job.
+
+Workers call :meth:`Notifier.job_changed` after the change is committed. Adapters (log,
+chat messages, HTTP callbacks) plug in through the composition root; a failing adapter is
+logged and never breaks the render.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+from core.schemas import JobRead
+
+JobChange = Literal["queued", "processing", "progress", "completed", "failed", "cancelled"]
+log = logging.getLogger("renderbot.jobs")
+
+
+class Notifier(Protocol):
+    async def job_changed(self, job: JobRead, change: JobChange) -> None: ...
+
+
+class LogNotifier:
+    async def job_changed(self, job: JobRead, change: JobChange) -> None:
+        extra = {"job_id": job.id, "account_id": job.account_id}
+        if change == "progress":
+            log.debug("job %s progress %s%%", job.id, job.progress, extra=extra)
+        elif change == "failed":
+            log.warning("job %s failed: %s", job.id, job.error, extra=extra)
+        else:
+            log.info("job %s %s", job.id, change, extra=extra)
+
+
+class Notifiers:
+    """Fan a change out to every adapter; one adapter's failure doesn't stop the others."""
+
+    def __init__(self, adapters: Sequence[Notifier] = ()) -> None:
+        self.adapters = list(adapters)
+
+    def add(self, adapter: Notifier) -> None:
+        self.adapters.append(adapter)
+
+    async def job_changed(self, job: JobRead, change: JobChange) -> None:
+        for adapter in self.adapters:
+            try:
+                await adapter.job_changed(job, change)
+            except Exception:
+                log.exception(
+                    "notifier %s failed for job %s", type(adapter).__name__, job.id,
+                    extra={"job_id": job.id},
+                )

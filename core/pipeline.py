@@ -1,0 +1,337 @@
+"""What a worker does with a job, step by step. Transport-free: each step returns the
+:class:`Next` step and ``jobs/actors.py`` turns that into a (delayed) queue message.
+
+    start(job)  claim an attempt → backend.start → Next.poll
+    poll(job)   backend.status → progress (Next.poll) | upload + complete | retry | fail
+    reconcile() queued jobs nobody took, processing jobs whose lease expired → Next steps
+
+No database transaction is held while a backend or storage call runs (SQLite has one
+writer at a time; a render takes minutes). Every write re-claims the job, so a message
+for an attempt that has moved on, or a job that ended, does nothing.
+
+Retries: a retryable render error (browser crash, throttling, lost render, upload error)
+starts a new attempt after ``retry_base_delay × 2^(attempt-1)`` seconds (capped at
+``retry_max_delay``), at most ``max_attempts`` attempts in all; a permanent error (the
+composition threw, invalid props) fails the job at once. Failure and cancel refund the
+job's credits exactly once (core.renders).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from sqlalchemy import or_, select
+
+from core import renders
+from core.backends.base import RenderError, RenderRequest, RenderStatus, input_props
+from core.db import utcnow
+from core.errors import InvalidTransition
+from core.models import Account, Project, RenderJob
+from core.notify import JobChange
+from core.render_settings import RenderSettings
+from core.runtime import Runtime
+from core.storage.base import StorageError, object_key
+
+log = logging.getLogger("renderbot.pipeline")
+MAX_POLL_ERRORS = 10
+
+
+@dataclass(frozen=True)
+class Next:
+    action: Literal["none", "start", "poll"]
+    job_id: str = ""
+    attempt: int = 0  # start: the attempt that is over; poll: the attempt to poll
+    delay: float = 0.0
+
+    @classmethod
+    def done(cls) -> Next:
+        return cls("none")
+
+
+def settings_of(job: RenderJob) -> RenderSettings:
+    data = job.settings
+    return RenderSettings(
+        resolution=tuple(data["resolution"]), frame_rate=data["frame_rate"],
+        duration=data["duration"], quality=data["quality"], effects=tuple(data["effects"]),
+    )
+
+
+def retry_delay(rt: Runtime, attempt: int) -> float:
+    w = rt.settings.worker
+    return min(w.retry_max_delay, w.retry_base_delay * 2 ** max(0, attempt - 1))
+
+
+async def _notify(rt: Runtime, job_id: str, change: JobChange) -> None:
+    async with rt.db.transaction() as session:
+        job = await renders.get(session=session, account_id=None, job_id=job_id)
+    await rt.notifiers.job_changed(job, change)
+
+
+async def start(rt: Runtime, job_id: str, after_attempt: int = 0) -> Next:
+    w = rt.settings.worker
+    async with rt.db.transaction() as session:
+        job, ended = await renders.start_attempt(
+            session=session, job_id=job_id, after_attempt=after_attempt,
+            lease_seconds=w.lease_seconds, max_attempts=w.max_attempts,
+        )
+        if job is not None:
+            request = await _request(session, job)
+            attempt = job.attempts
+    if job is None:
+        if ended:
+            await _notify(rt, job_id, ended)
+        return Next.done()
+    if attempt == 1:
+        await _notify(rt, job_id, "processing")
+    try:
+        ref = await rt.backend.start(request)
+    except Exception as exc:  # noqa: BLE001 - every start failure ends this attempt
+        return await _attempt_failed(rt, job_id, attempt, *_describe(exc))
+    async with rt.db.transaction() as session:
+        job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
+        if job is None or job.attempts != attempt:
+            stale = True
+        else:
+            stale = False
+            job.backend_ref = ref
+            job.backend_info = {**job.backend_info, **_start_info(request)}
+    if stale:
+        await _quietly(rt.backend.cancel(ref))
+        return Next.done()
+    log.info("job %s attempt %s started on %s", job_id, attempt, rt.backend.name,
+             extra={"job_id": job_id})
+    return Next("poll", job_id, attempt, w.poll_interval)
+
+
+async def _request(session, job: RenderJob) -> RenderRequest:
+    account = await session.get(Account, job.account_id)
+    settings = settings_of(job)
+    key = object_key(prefix=account.storage_prefix if account else None, job_id=job.id)
+    job.output_key = key
+    job.output_bucket = account.storage_bucket if account else None
+    return RenderRequest(
+        job_id=job.id, attempt=job.attempts,
+        composition=job.project_state.get("composition", "Visualizer"),
+        input_props=input_props(job.project_state, settings), settings=settings,
+        output_key=key, output_bucket=job.output_bucket,
+    )
+
+
+def _start_info(request: RenderRequest) -> dict:
+    return {"render_id": request.render_id, "frames": request.settings.frame_count}
+
+
+async def poll(rt: Runtime, job_id: str, attempt: int) -> Next:
+    w = rt.settings.worker
+    async with rt.db.transaction() as session:
+        job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
+        if job is None or job.attempts != attempt:
+            return Next.done()
+        ref, cancel_requested = job.backend_ref, job.cancel_requested
+    if ref is None:
+        return await _attempt_failed(rt, job_id, attempt, "the render never started", True)
+    if cancel_requested:
+        await _quietly(rt.backend.cancel(ref))
+        return await _end(rt, job_id, attempt, "cancelled")
+    try:
+        status = await rt.backend.status(ref)
+    except Exception as exc:  # noqa: BLE001 - the backend is unreachable for now
+        return await _poll_error(rt, job_id, attempt, *_describe(exc))
+    if status.state in ("queued", "rendering"):
+        return await _progress(rt, job_id, attempt, status)
+    if status.state == "done":
+        return await _deliver(rt, job_id, attempt, status)
+    if status.state == "cancelled":
+        return await _end(rt, job_id, attempt, "cancelled")
+    if status.state == "lost":
+        return await _attempt_failed(
+            rt, job_id, attempt, "the renderer lost this render (it restarted)", True
+        )
+    return await _attempt_failed(
+        rt, job_id, attempt, status.error or "the render failed", status.retryable
+    )
+
+
+async def _progress(rt: Runtime, job_id: str, attempt: int, status: RenderStatus) -> Next:
+    w = rt.settings.worker
+    async with rt.db.transaction() as session:
+        job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
+        if job is None or job.attempts != attempt:
+            return Next.done()
+        changed = await renders.record_progress(
+            session=session, job=job, progress=int(status.progress * 100),
+            queue_position=status.queue_position, eta_seconds=status.eta_seconds,
+        )
+        job.backend_info = {**job.backend_info, "poll_errors": 0}
+    if changed:
+        await _notify(rt, job_id, "progress")
+    return Next("poll", job_id, attempt, w.poll_interval)
+
+
+async def _deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus) -> Next:
+    """Put the output in storage (unless the backend wrote it there) and complete the job."""
+    w = rt.settings.worker
+    async with rt.db.transaction() as session:
+        job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
+        if job is None or job.attempts != attempt:
+            return Next.done()
+        key = status.output_key or job.output_key
+        bucket = status.output_bucket or job.output_bucket
+        project = await session.get(Project, job.project_id)
+        filename = _filename(project.name if project else "render", job_id)
+    size = status.output_size
+    try:
+        if status.output_path is not None:
+            stored = await rt.storage.put_file(key=key, path=status.output_path, bucket=bucket)
+            size = stored.size
+            status.output_path.unlink(missing_ok=True)
+        url = await rt.storage.download_url(
+            key=key, bucket=bucket, expires_in=w.link_expiry_seconds, filename=filename
+        )
+    except StorageError as exc:
+        return await _poll_error(rt, job_id, attempt, f"storing the video failed: {exc}",
+                                 exc.retryable)
+    async with rt.db.transaction() as session:
+        job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
+        if job is None or job.attempts != attempt:
+            return Next.done()
+        await renders.complete(
+            session=session, job=job, output_key=key, output_bucket=bucket, output_size=size,
+            result_url=url, cost_reported=status.cost,
+        )
+    log.info("job %s completed", job_id, extra={"job_id": job_id})
+    await _notify(rt, job_id, "completed")
+    return Next.done()
+
+
+def _filename(project_name: str, job_id: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_ " else "_" for c in project_name).strip()
+    return f"{safe or 'render'}-{job_id[-8:]}.mp4"
+
+
+async def _poll_error(
+    rt: Runtime, job_id: str, attempt: int, message: str, retryable: bool
+) -> Next:
+    """A poll or upload failed: poll again later, up to MAX_POLL_ERRORS times in a row."""
+    w = rt.settings.worker
+    if not retryable:
+        return await _attempt_failed(rt, job_id, attempt, message, False)
+    async with rt.db.transaction() as session:
+        job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
+        if job is None or job.attempts != attempt:
+            return Next.done()
+        errors = int(job.backend_info.get("poll_errors", 0)) + 1
+        job.backend_info = {**job.backend_info, "poll_errors": errors}
+    log.warning("job %s poll error %s/%s: %s", job_id, errors, MAX_POLL_ERRORS, message,
+                extra={"job_id": job_id})
+    if errors >= MAX_POLL_ERRORS:
+        return await _attempt_failed(rt, job_id, attempt, message, True)
+    return Next("poll", job_id, attempt, retry_delay(rt, errors))
+
+
+async def _attempt_failed(
+    rt: Runtime, job_id: str, attempt: int, message: str, retryable: bool
+) -> Next:
+    w = rt.settings.worker
+    async with rt.db.transaction() as session:
+        job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
+        if job is None or job.attempts != attempt:
+            return Next.done()
+        if retryable and job.attempts < w.max_attempts and not job.cancel_requested:
+            delay = retry_delay(rt, job.attempts)
+            await renders.note_error(
+                session=session, job=job, error=message, retryable=True, retry_in=delay
+            )
+            retry = True
+        else:
+            retry = False
+            if job.cancel_requested:
+                await renders.mark_cancelled(session=session, job=job)
+            else:
+                error = message if not retryable else _attempts_message(job.attempts, message)
+                await renders.fail(session=session, job=job, error=error)
+    if retry:
+        log.warning("job %s attempt %s failed, retrying in %.0f s: %s", job_id, attempt, delay,
+                    message, extra={"job_id": job_id})
+        return Next("start", job_id, attempt, delay)
+    await _notify(rt, job_id, "cancelled" if job.status == "cancelled" else "failed")
+    return Next.done()
+
+
+def _attempts_message(attempts: int, message: str) -> str:
+    return f"gave up after {attempts} attempts: {message}"
+
+
+async def _end(rt: Runtime, job_id: str, attempt: int, state: Literal["cancelled"]) -> Next:
+    async with rt.db.transaction() as session:
+        job = await renders.claim(
+            session=session, job_id=job_id, lease_seconds=rt.settings.worker.lease_seconds
+        )
+        if job is None or job.attempts != attempt:
+            return Next.done()
+        await renders.mark_cancelled(session=session, job=job)
+    await _notify(rt, job_id, state)
+    return Next.done()
+
+
+def _describe(exc: Exception) -> tuple[str, bool]:
+    if isinstance(exc, RenderError):
+        return str(exc), exc.retryable
+    if isinstance(exc, StorageError):
+        return str(exc), exc.retryable
+    log.warning("render backend error", exc_info=exc)
+    return f"the renderer could not be reached ({exc.__class__.__name__})", True
+
+
+async def _quietly(awaitable) -> None:
+    try:
+        await awaitable
+    except Exception:  # noqa: BLE001 - best effort (the render may be gone already)
+        log.info("ignored error while stopping a render", exc_info=True)
+
+
+async def reconcile(rt: Runtime, *, limit: int = 500) -> list[Next]:
+    """Jobs whose message was lost: queued ones nobody took, processing ones whose lease
+    expired (a killed worker, a flushed Redis). Returns the steps to enqueue."""
+    w = rt.settings.worker
+    now = utcnow()
+    async with rt.db.transaction() as session:
+        rows = await session.execute(
+            select(RenderJob.id, RenderJob.status, RenderJob.attempts, RenderJob.backend_ref)
+            .where(
+                or_(
+                    (RenderJob.status == "queued")
+                    & (RenderJob.queued_at < now - timedelta(seconds=w.reconcile_grace)),
+                    (RenderJob.status == "processing")
+                    & or_(RenderJob.lease_expires_at.is_(None), RenderJob.lease_expires_at < now),
+                )
+            )
+            .order_by(RenderJob.created_at)
+            .limit(limit)
+        )
+        found = rows.all()
+    steps = []
+    for job_id, status, attempts, ref in found:
+        if status == "processing" and ref:
+            steps.append(Next("poll", job_id, attempts))
+        else:
+            steps.append(Next("start", job_id, attempts))
+    if steps:
+        log.info("reconciler re-enqueues %d job(s)", len(steps))
+    return steps
+
+
+async def finish_stale(rt: Runtime, job_id: str, message: str) -> None:
+    """Used when a job's messages are exhausted: fail it (and refund) if still open."""
+    async with rt.db.transaction() as session:
+        job = await session.get(RenderJob, job_id, with_for_update=True)
+        if job is None or job.status in ("completed", "failed", "cancelled"):
+            return
+        try:
+            await renders.fail(session=session, job=job, error=message)
+        except InvalidTransition:
+            return
+    await _notify(rt, job_id, "failed")

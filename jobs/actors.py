@@ -1,0 +1,40 @@
+"""Thin, idempotent actors: each re-reads the job, runs one pipeline step, enqueues the next."""
+
+from __future__ import annotations
+
+import dramatiq
+
+from core import pipeline
+from jobs import runtime
+from jobs.broker import get_broker
+
+get_broker()  # actors bind to the broker that exists when they are declared
+
+RENDER_QUEUE = "renders"
+# Retries middleware: only for exceptions the pipeline didn't turn into a step (the
+# database unreachable, ...). Render errors are retried by the pipeline per attempt.
+RETRY = {"max_retries": 5, "min_backoff": 1_000, "max_backoff": 60_000}
+
+
+def schedule(step: pipeline.Next) -> None:
+    delay_ms = int(step.delay * 1000) or None
+    if step.action == "start":
+        start_render.send_with_options(args=(step.job_id, step.attempt), delay=delay_ms)
+    elif step.action == "poll":
+        poll_render.send_with_options(args=(step.job_id, step.attempt), delay=delay_ms)
+
+
+@dramatiq.actor(queue_name=RENDER_QUEUE, **RETRY)
+async def start_render(job_id: str, after_attempt: int = 0) -> None:
+    schedule(await pipeline.start(runtime.current(), job_id, after_attempt))
+
+
+@dramatiq.actor(queue_name=RENDER_QUEUE, **RETRY)
+async def poll_render(job_id: str, attempt: int) -> None:
+    schedule(await pipeline.poll(runtime.current(), job_id, attempt))
+
+
+@dramatiq.actor(queue_name=RENDER_QUEUE, max_retries=0)
+async def reconcile() -> None:
+    for step in await pipeline.reconcile(runtime.current()):
+        schedule(step)

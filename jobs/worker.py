@@ -1,0 +1,83 @@
+"""Run Dramatiq workers inside our own process (``renderbot worker``, ``demo``, ``serve``).
+
+The worker runs the actors on Dramatiq's AsyncIO event-loop thread, with the process's
+:class:`~core.runtime.Runtime`, and a reconciler timer that enqueues ``reconcile`` right
+away and then every ``worker.reconcile_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from dramatiq import Worker
+from dramatiq.asyncio import get_event_loop_thread
+
+from core.runtime import Runtime
+from jobs import runtime as job_runtime
+from jobs.broker import setup_broker
+
+log = logging.getLogger("renderbot.worker")
+
+
+class RenderWorker:
+    def __init__(self, rt: Runtime, *, threads: int = 4) -> None:
+        self.rt = rt
+        self.threads = threads
+        self._stop = threading.Event()
+        self._worker: Worker | None = None
+        self._timer: threading.Thread | None = None
+
+    def start(self) -> RenderWorker:
+        broker = setup_broker(self.rt.settings)
+        job_runtime.configure(self.rt)
+        from jobs import actors
+
+        self._worker = Worker(broker, worker_threads=self.threads)
+        self._worker.start()
+        self._timer = threading.Thread(
+            target=self._reconcile_loop, args=(actors.reconcile,), name="reconciler", daemon=True
+        )
+        self._timer.start()
+        log.info("worker started (%s broker, %s backend)", self.rt.settings.broker_url.split(":")[0],
+                 self.rt.settings.render_backend)
+        return self
+
+    def _reconcile_loop(self, reconcile) -> None:
+        interval = self.rt.settings.worker.reconcile_interval
+        while True:
+            try:
+                reconcile.send()
+            except Exception:  # noqa: BLE001 - the broker may be briefly unreachable
+                log.warning("could not enqueue the reconciler", exc_info=True)
+            if self._stop.wait(interval):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._worker is None:
+            return
+        loop_thread = get_event_loop_thread()
+        if loop_thread is not None:
+            try:
+                loop_thread.run_coroutine(self.rt.close())
+            except Exception:  # noqa: BLE001
+                log.warning("closing the runtime failed", exc_info=True)
+        self._worker.stop()
+        self._worker = None
+
+    def __enter__(self) -> RenderWorker:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def run_forever(rt: Runtime, *, threads: int = 4) -> None:
+    """Block until SIGINT/SIGTERM; used by ``renderbot worker``."""
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    with RenderWorker(rt, threads=threads):
+        done.wait()
