@@ -25,7 +25,7 @@ def _label(job: JobRead) -> str:
 
 async def follow(
     db: Database, settings: Settings, job_id: str, *, quiet: bool = False,
-    interval: float = 0.25, timeout: float = 3600.0,
+    interval: float = 0.25, give_up_after: float = 3600.0,
 ) -> JobRead:
     progress = Progress(
         TextColumn("[bold]{task.fields[job]}"), BarColumn(), TaskProgressColumn(),
@@ -33,7 +33,7 @@ async def follow(
         console=err_console, disable=quiet, transient=False,
     )
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + give_up_after
     with progress:
         task = progress.add_task("queued", total=100, job=job_id)
         while True:

@@ -169,8 +169,8 @@ async def test_cancel_processing_job_only_requests_it(db, settings, factory):
     project = await factory.project(account)
     job = (await _submit(db, settings, account, project)).job
     async with db.transaction() as s:
-        claimed = await renders.start_attempt(
-            session=s, job_id=job.id, lease_seconds=60, max_attempts=3
+        claimed, _ = await renders.start_attempt(
+            session=s, job_id=job.id, after_attempt=0, lease_seconds=60, max_attempts=3
         )
         assert claimed is not None and claimed.status == "processing"
     async with db.transaction() as s:
@@ -185,12 +185,12 @@ async def test_failed_job_is_refunded_once_completed_job_not_at_all(db, settings
     failing = (await _submit(db, settings, account, project)).job
     finishing = (await _submit(db, settings, account, project)).job
     async with db.transaction() as s:
-        job = await renders.start_attempt(session=s, job_id=failing.id, lease_seconds=60,
-                                          max_attempts=3)
+        job, _ = await renders.start_attempt(session=s, job_id=failing.id, after_attempt=0,
+                                             lease_seconds=60, max_attempts=3)
         await renders.fail(session=s, job=job, error="composition error")
     async with db.transaction() as s:
-        job = await renders.start_attempt(session=s, job_id=finishing.id, lease_seconds=60,
-                                          max_attempts=3)
+        job, _ = await renders.start_attempt(session=s, job_id=finishing.id, after_attempt=0,
+                                             lease_seconds=60, max_attempts=3)
         done = await renders.complete(session=s, job=job, output_key="k", output_bucket=None,
                                       output_size=1, result_url="http://x/y.mp4")
     assert done.status == "completed" and done.progress == 100
@@ -221,14 +221,32 @@ async def test_start_attempt_gives_up_after_max_attempts_and_refunds(db, setting
     account = await factory.account(credits_=10)
     project = await factory.project(account)
     job = (await _submit(db, settings, account, project)).job
-    for _ in range(2):
+    for attempt in range(2):
         async with db.transaction() as s:
-            row = await renders.start_attempt(session=s, job_id=job.id, lease_seconds=0,
-                                              max_attempts=2)
+            row, _ = await renders.start_attempt(session=s, job_id=job.id, after_attempt=attempt,
+                                                 lease_seconds=0, max_attempts=2)
             await renders.note_error(session=s, job=row, error="browser crashed", retryable=True)
     async with db.transaction() as s:
-        assert await renders.start_attempt(session=s, job_id=job.id, lease_seconds=0,
-                                           max_attempts=2) is None
+        stale = await renders.start_attempt(session=s, job_id=job.id, after_attempt=1,
+                                            lease_seconds=0, max_attempts=2)
+        assert stale == (None, None)
+        ended = await renders.start_attempt(session=s, job_id=job.id, after_attempt=2,
+                                            lease_seconds=0, max_attempts=2)
+        assert ended == (None, "failed")
         read = await renders.get(session=s, account_id=None, job_id=job.id)
     assert read.status == "failed" and "browser crashed" in read.error
     assert await factory.balance(account) == 10
+
+
+async def test_duplicate_start_messages_claim_a_job_once(db, settings, factory):
+    account = await factory.account(credits_=10)
+    project = await factory.project(account)
+    job = (await _submit(db, settings, account, project)).job
+    async with db.transaction() as s:
+        first, _ = await renders.start_attempt(session=s, job_id=job.id, after_attempt=0,
+                                               lease_seconds=60, max_attempts=3)
+    async with db.transaction() as s:
+        second, ended = await renders.start_attempt(session=s, job_id=job.id, after_attempt=0,
+                                                    lease_seconds=60, max_attempts=3)
+    assert first is not None and first.attempts == 1
+    assert second is None and ended is None

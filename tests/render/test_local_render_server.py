@@ -48,11 +48,12 @@ def _video(info: dict) -> dict:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped counts as gone)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def _wait_gone(pid: int, within: float = 20.0) -> None:
