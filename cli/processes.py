@@ -50,9 +50,9 @@ def demo() -> None:
     prepare_database(settings)
     rt = Runtime(settings)
     with RenderWorker(rt):
-        from jobs.actors import start_render
+        from jobs.enqueue import enqueuer_for
 
-        job = run(lambda db, s: _demo(db, s, start_render.send))
+        job = run(lambda db, s: _demo(db, s, enqueuer_for(s)))
     path = rt.storage.local_path(key=job_output_key(job.id, settings))
     console.print(f"job       {job.id}")
     console.print(f"status    {job.status}")

@@ -7,7 +7,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from cli.common import JSON_OPTION, console, emit, run
+from cli.common import JSON_OPTION, console, emit, load_settings, prepare_database, run
 from core import projects, renders
 from core import render_settings as rs
 from core.schemas import JobRead
@@ -101,10 +101,27 @@ def submit(
             return await follow(db, settings, result.job.id, quiet=as_json)
         return result.job
 
-    job = run(work)
+    worker = _in_process_worker() if wait else None
+    try:
+        job = run(work)
+    finally:
+        if worker is not None:
+            worker.stop()
     emit(job, as_json, describe(job))
     if wait and job.status != "completed":
         raise typer.Exit(1)
+
+
+def _in_process_worker():
+    """On the embedded default nothing else renders: `--wait` brings its own worker."""
+    settings = load_settings()
+    if not settings.broker_url.startswith("memory"):
+        return None
+    from core.runtime import Runtime
+    from jobs.worker import RenderWorker
+
+    prepare_database(settings)
+    return RenderWorker(Runtime(settings)).start()
 
 
 @render_app.command("status")

@@ -7,10 +7,9 @@ import dramatiq
 from core import pipeline
 from jobs import runtime
 from jobs.broker import get_broker
+from jobs.enqueue import RENDER_QUEUE
 
 get_broker()  # actors bind to the broker that exists when they are declared
-
-RENDER_QUEUE = "renders"
 # Retries middleware: only for exceptions the pipeline didn't turn into a step (the
 # database unreachable, ...). Render errors are retried by the pipeline per attempt.
 RETRY = {"max_retries": 5, "min_backoff": 1_000, "max_backoff": 60_000}

@@ -37,12 +37,18 @@ def setup_broker(settings: Settings) -> dramatiq.Broker:
         broker.emit_after("process_boot")
     else:
         raise ValueError(
-            f"RENDERBOT_BROKER_URL must be redis://... or memory:// (got {settings.broker_url.split(':')[0]}:...)"
+            "RENDERBOT_BROKER_URL must be redis://... or memory://"
+            f" (got {settings.broker_url.split(':')[0]}:...)"
         )
     broker.add_middleware(AsyncIO())
     dramatiq.set_broker(broker)
     _broker, _url = broker, settings.broker_url
     return broker
+
+
+def current() -> dramatiq.Broker | None:
+    """The broker set up in this process, if any."""
+    return _broker
 
 
 def get_broker() -> dramatiq.Broker:

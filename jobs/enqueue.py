@@ -1,19 +1,50 @@
-"""How a committed job reaches the queue (the port `core.renders.submit` calls)."""
+"""How a committed job reaches the queue: the ``enqueue`` port of ``core.renders.submit``.
+
+Producers (the API, the CLI, the chat bots) don't need the actors: they put a message for
+``start_render`` on the ``renders`` queue of a broker of their own (Redis), or of the
+in-process broker when a worker runs in this process (``serve``, ``demo``).
+"""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+import dramatiq
+from dramatiq import Message
+
 from core.renders import Enqueue
 from core.settings import Settings
+from jobs import broker as broker_module
+
+RENDER_QUEUE = "renders"
+
+
+@lru_cache(maxsize=8)
+def _redis_producer(url: str) -> dramatiq.Broker:
+    from dramatiq.brokers.redis import RedisBroker
+
+    producer = RedisBroker(url=url)
+    producer.declare_queue(RENDER_QUEUE)
+    return producer
+
+
+def _producer(settings: Settings) -> dramatiq.Broker | None:
+    if settings.broker_url.startswith("memory"):
+        return broker_module.current()  # None unless a worker runs in this process
+    return _redis_producer(settings.broker_url)
+
+
+def send(broker: dramatiq.Broker, actor_name: str, *args, delay_ms: int | None = None) -> None:
+    message = Message(
+        queue_name=RENDER_QUEUE, actor_name=actor_name, args=args, kwargs={}, options={}
+    )
+    broker.enqueue(message, delay=delay_ms)
 
 
 def enqueuer_for(settings: Settings) -> Enqueue | None:
     """None on the embedded default when no worker runs in this process: the job stays
     queued and the next in-process worker's reconciler picks it up."""
-    if settings.broker_url.startswith("memory"):
+    producer = _producer(settings)
+    if producer is None:
         return None
-    from jobs.broker import setup_broker
-
-    setup_broker(settings)
-    from jobs.actors import start_render
-
-    return lambda job_id: start_render.send(job_id)
+    return lambda job_id: send(producer, "start_render", job_id, 0)
