@@ -5,6 +5,7 @@ from __future__ import annotations
 import dramatiq
 
 from core import pipeline
+from core.errors import JobNotFound
 from jobs import runtime
 from jobs.broker import get_broker
 from jobs.enqueue import RENDER_QUEUE
@@ -23,12 +24,12 @@ def schedule(step: pipeline.Next) -> None:
         poll_render.send_with_options(args=(step.job_id, step.attempt), delay=delay_ms)
 
 
-@dramatiq.actor(queue_name=RENDER_QUEUE, **RETRY)
+@dramatiq.actor(queue_name=RENDER_QUEUE, throws=(JobNotFound,), **RETRY)
 async def start_render(job_id: str, after_attempt: int = 0) -> None:
     schedule(await pipeline.start(runtime.current(), job_id, after_attempt))
 
 
-@dramatiq.actor(queue_name=RENDER_QUEUE, **RETRY)
+@dramatiq.actor(queue_name=RENDER_QUEUE, throws=(JobNotFound,), **RETRY)
 async def poll_render(job_id: str, attempt: int) -> None:
     schedule(await pipeline.poll(runtime.current(), job_id, attempt))
 

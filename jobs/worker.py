@@ -13,6 +13,7 @@ import threading
 
 from dramatiq import Worker
 from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.brokers.stub import StubBroker
 
 from core.runtime import Runtime
 from jobs import runtime as job_runtime
@@ -66,6 +67,9 @@ class RenderWorker:
                 log.warning("closing the runtime failed", exc_info=True)
         self._worker.stop()
         self._worker = None
+        broker = setup_broker(self.rt.settings)
+        if isinstance(broker, StubBroker):
+            broker.flush_all()  # in-process: messages die with the worker, as jobs don't
 
     def __enter__(self) -> RenderWorker:
         return self.start()

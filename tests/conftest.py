@@ -5,7 +5,11 @@ import pytest
 from core import accounts, credits, projects
 from core.settings import Settings
 
-pytest_plugins = ["tests.fixtures.databases", "tests.fixtures.moto_server"]
+pytest_plugins = [
+    "tests.fixtures.databases",
+    "tests.fixtures.moto_server",
+    "tests.fixtures.pipeline",
+]
 
 
 @pytest.fixture
