@@ -118,6 +118,11 @@ class RenderJob(Base):
         CheckConstraint("progress >= 0 AND progress <= 100", name="progress_range"),
         Index("ix_render_job_status_created_at", "status", "created_at"),
         Index("ix_render_job_account_id_created_at", "account_id", "created_at"),
+        # dashboard read models (core/admin.py): window scans by time, per state
+        Index("ix_render_job_created_at", "created_at"),
+        Index("ix_render_job_started_at", "started_at"),
+        Index("ix_render_job_finished_at", "finished_at"),
+        Index("ix_render_job_status_finished_at", "status", "finished_at"),
     )
 
     id: Mapped[str] = _id("job")
@@ -166,6 +171,7 @@ class JobEvent(Base):
     __table_args__ = (
         Index("ix_job_event_job_id_id", "job_id", "id"),
         Index("ix_job_event_at", "at"),
+        Index("ix_job_event_kind_at", "kind", "at"),  # dashboard: attempts/errors per window
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
