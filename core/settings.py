@@ -54,6 +54,17 @@ class WorkerSettings(BaseModel):
     link_expiry_seconds: int = Field(7 * 24 * 3600, ge=60)
 
 
+class DashboardSettings(BaseModel):
+    """`renderbot dashboard` (Streamlit): ``RENDERBOT_DASHBOARD__PASSWORD`` etc."""
+
+    password: SecretStr | None = Field(
+        None, description="password or token; without it the dashboard only binds to localhost"
+    )
+    refresh_seconds: float = Field(30.0, ge=0, description="auto-refresh interval; 0 = off")
+    admin_name: str = Field("admin", min_length=1, max_length=120,
+                            description="default name written on audit events")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RENDERBOT_",
@@ -94,6 +105,7 @@ class Settings(BaseSettings):
     pricing: PricingSettings = PricingSettings()
     limits: LimitSettings = LimitSettings()
     worker: WorkerSettings = WorkerSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
