@@ -65,6 +65,30 @@ class DashboardSettings(BaseModel):
                             description="default name written on audit events")
 
 
+class DiscordSettings(BaseModel):
+    """`renderbot discord` and the status-message edits (``RENDERBOT_DISCORD__*``).
+
+    The bot token stays top-level (``RENDERBOT_DISCORD_TOKEN``). ``api_base`` and
+    ``gateway_url`` default to discord.py's own endpoints; tests point them at a fake.
+    """
+
+    api_base: str | None = Field(None, description="REST base incl. /api/v10; unset = discord.py's")
+    gateway_url: str | None = Field(None, description="gateway websocket URL; unset = discord.py's")
+    guild_id: int | None = Field(
+        None, description="sync the slash commands to this guild only (instant; for development)"
+    )
+    edit_interval: float = Field(
+        1.5, ge=0, description="seconds between two progress edits of one status message"
+    )
+    global_rate: float = Field(
+        40.0, gt=0, description="REST requests per second the progress sender allows itself"
+    )
+    size_presets: dict[str, tuple[int, int]] = Field(
+        default_factory=dict,
+        description="size presets offered in /render; empty = core.render_settings.PRESETS",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RENDERBOT_",
@@ -106,6 +130,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     worker: WorkerSettings = WorkerSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    discord: DiscordSettings = DiscordSettings()
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
