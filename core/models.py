@@ -208,3 +208,28 @@ class CreditEntry(Base):
     note: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[datetime] = _created()
+
+
+class CallbackAttempt(Base):
+    """One POST of a callback event to a webhook caller's ``callback_url`` (or its refusal)."""
+
+    __tablename__ = "callback_attempt"
+    __table_args__ = (
+        CheckConstraint(
+            "outcome IN ('delivered', 'retrying', 'failed', 'refused')", name="outcome_known"
+        ),
+        Index("ix_callback_attempt_job_id_id", "job_id", "id"),
+        Index("ix_callback_attempt_event_id", "event_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("render_job.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(40))
+    event_type: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(Text)
+    attempt: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
