@@ -89,6 +89,38 @@ class DiscordSettings(BaseModel):
     )
 
 
+class ApiSettings(BaseModel):
+    """The HTTP API (`renderbot serve` / `renderbot api`): ``RENDERBOT_API__*``."""
+
+    host: str = Field("127.0.0.1", description="address uvicorn binds to")
+    port: int = Field(8000, ge=0, le=65535, description="port uvicorn binds to")
+    renders_per_minute: int = Field(
+        60, ge=0, description="POST /v1/renders per API key per minute; 0 = no limit"
+    )
+    media_link_seconds: int = Field(
+        3600, ge=1, description="lifetime of the storage link a download link redirects to"
+    )
+    log_format: Literal["text", "json"] = "text"
+
+
+class CallbackSettings(BaseModel):
+    """Signed callbacks to webhook callers: ``RENDERBOT_CALLBACKS__*``."""
+
+    allow_private: bool = Field(
+        False, description="allow callback URLs on loopback/private/link-local/metadata addresses"
+    )
+    allowed_networks: list[str] = Field(
+        default_factory=list, description='CIDRs allowed even though not public, e.g. ["127.0.0.0/8"]'
+    )
+    timeout: float = Field(10.0, gt=0, description="seconds per delivery attempt")
+    max_attempts: int = Field(8, ge=1, description="deliveries tried per event")
+    retry_base_delay: float = Field(10.0, ge=0, description="first retry; doubles each time")
+    retry_max_delay: float = Field(3600.0, ge=0)
+    progress_interval: float = Field(
+        2.0, ge=0, description="at most one progress callback per job this often (seconds)"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RENDERBOT_",
@@ -100,7 +132,7 @@ class Settings(BaseSettings):
     var_dir: Path = Path("./var")
     database_url: str = ""
     broker_url: str = "memory://"
-    render_backend: Literal["local", "lambda"] = "local"
+    render_backend: Literal["local", "lambda", "instant"] = "local"  # instant: tests/benchmarks
     storage_url: str = ""  # default: file:<var_dir>/media
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
@@ -131,6 +163,8 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     dashboard: DashboardSettings = DashboardSettings()
     discord: DiscordSettings = DiscordSettings()
+    api: ApiSettings = ApiSettings()
+    callbacks: CallbackSettings = CallbackSettings()
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
