@@ -174,6 +174,16 @@ async def cancel(
     return await _read(session, job)
 
 
+async def set_origin(
+    *, session: AsyncSession, job_id: str, origin: dict[str, Any]
+) -> JobRead:
+    """Merge ``origin`` into the job's origin (e.g. the chat message that shows its status)."""
+    job = await _load(session, None, job_id, lock=True)
+    job.origin = {**(job.origin or {}), **origin}
+    await session.flush()
+    return await _read(session, job)
+
+
 async def refund(
     *, session: AsyncSession, job_id: str, actor: str | None = None, note: str | None = None
 ) -> JobRead:
