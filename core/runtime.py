@@ -48,6 +48,10 @@ class Runtime:
             from core.backends.lambda_ import LambdaBackend
 
             return LambdaBackend.from_settings(self.settings, storage=self.storage)
+        if self.settings.render_backend == "instant":  # benchmarks and tests only
+            from core.backends.instant import InstantBackend
+
+            return InstantBackend(self.settings.var_dir.absolute() / "renders")
         from core.backends.local import LocalBackend
 
         return LocalBackend.from_settings(self.settings)
