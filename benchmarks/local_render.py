@@ -51,7 +51,9 @@ def clip_props(seconds: float, width: int, height: int, fps: int) -> dict:
     }
 
 
-async def bench_server(props: dict, runs: int, out_dir: Path, quality: str) -> dict:
+async def bench_server(
+    props: dict, runs: int, out_dir: Path, quality: str, concurrency: int | None
+) -> dict:
     enc = encoding_for(quality)
     socket_dir = Path(tempfile.mkdtemp(prefix="rb-bench-", dir="/tmp"))
     server = LocalRenderServer(
@@ -71,6 +73,7 @@ async def bench_server(props: dict, runs: int, out_dir: Path, quality: str) -> d
             await server.submit(
                 render_id=render_id, input_props=props, output_path=out_dir / f"server-{i}.mp4",
                 crf=enc.crf, x264_preset=enc.x264_preset, audio_bitrate=enc.audio_bitrate,
+                concurrency=concurrency,
             )
             status = await server.wait(render_id, max_wait=900, poll_interval=0.05)
             elapsed = time.perf_counter() - t
@@ -84,7 +87,9 @@ async def bench_server(props: dict, runs: int, out_dir: Path, quality: str) -> d
     return {"startup": startup, "times": times}
 
 
-def bench_cli(props: dict, runs: int, out_dir: Path, quality: str) -> list[float]:
+def bench_cli(
+    props: dict, runs: int, out_dir: Path, quality: str, concurrency: int | None
+) -> list[float]:
     enc = encoding_for(quality)
     props_file = out_dir / "props.json"
     props_file.write_text(json.dumps(props))
@@ -98,6 +103,8 @@ def bench_cli(props: dict, runs: int, out_dir: Path, quality: str) -> list[float
             f"--audio-bitrate={enc.audio_bitrate}", "--pixel-format=yuv420p",
             "--color-space=bt709", "--log=error",
         ]
+        if concurrency is not None:
+            cmd.append(f"--concurrency={concurrency}")
         t = time.perf_counter()
         proc = subprocess.run(cmd, cwd=REMOTION_DIR, capture_output=True, text=True)
         elapsed = time.perf_counter() - t
@@ -117,6 +124,10 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--quality", default="medium", choices=["high", "medium", "low"])
+    parser.add_argument(
+        "--concurrency", type=int, default=None,
+        help="browser tabs per render, for both sides (default: Remotion's, cores/2)",
+    )
     args = parser.parse_args()
     if args.runs < 2:
         parser.error("--runs must be at least 2 (the first render is not counted)")
@@ -126,15 +137,18 @@ def main() -> None:
     print(
         f"clip: Visualizer {args.width}x{args.height} {args.fps} fps {args.seconds:g} s "
         f"({props['durationInFrames']} frames), quality={args.quality} "
-        f"(crf {enc.crf}, preset {enc.x264_preset}), {os.cpu_count()} cores",
+        f"(crf {enc.crf}, preset {enc.x264_preset}), concurrency={args.concurrency or 'default'}, "
+        f"{os.cpu_count()} cores",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="rb-bench-out-") as tmp:
         out_dir = Path(tmp)
         print("local render server (LocalRenderServer):", flush=True)
-        server = asyncio.run(bench_server(props, args.runs, out_dir, args.quality))
+        server = asyncio.run(
+            bench_server(props, args.runs, out_dir, args.quality, args.concurrency)
+        )
         print("cold `npx remotion render`:", flush=True)
-        cli = bench_cli(props, args.cli_runs, out_dir, args.quality)
+        cli = bench_cli(props, args.cli_runs, out_dir, args.quality, args.concurrency)
 
     warm = statistics.median(server["times"][1:])
     cold = statistics.median(cli)

@@ -40,6 +40,7 @@ const {values: args} = parseArgs({
 		'max-parallel': {type: 'string', default: '1'},
 		'log-level': {type: 'string', default: process.env.RENDERBOT_RENDER_LOG_LEVEL || 'info'},
 		'keep-records': {type: 'string', default: '1000'},
+		'stall-timeout': {type: 'string', default: '120'},
 	},
 	strict: true,
 });
@@ -54,6 +55,8 @@ const CACHE_DIR = path.resolve(args['cache-dir']);
 const MAX_PARALLEL = Math.max(1, Number.parseInt(args['max-parallel'], 10) || 1);
 const KEEP_RECORDS = Math.max(10, Number.parseInt(args['keep-records'], 10) || 1000);
 const LOG_LEVEL = args['log-level'];
+// a render with no progress for this long is aborted as a (retryable) timeout
+const STALL_MS = Math.max(5, Number.parseFloat(args['stall-timeout']) || 120) * 1000;
 const CHROMIUM = process.env.RENDERBOT_CHROMIUM || '/usr/bin/chromium';
 
 // The machine has no internet: Remotion already launches Chromium headless with
@@ -533,6 +536,8 @@ const runRender = async (record) => {
 	const throwIfCancelled = () => {
 		if (record.cancelRequested) throw new CancelledError('cancelled');
 	};
+	let watchdog = null;
+	let watchdogReason = null;
 	try {
 		await fsp.mkdir(path.dirname(req.outputPath), {recursive: true});
 		const {serveUrl, hash} = await ensureBundle();
@@ -565,11 +570,35 @@ const runRender = async (record) => {
 			throw new RenderError(`Could not select composition "${req.composition}": ${c.message}`, c.retryable);
 		}
 		record.totalFrames = composition.durationInFrames;
+		const selectedAt = Date.now();
 		throwIfCancelled();
 
 		const {cancelSignal, cancel: doCancel} = makeCancelSignal();
 		record.cancel = doCancel;
 		if (record.cancelRequested) doCancel();
+
+		// Watchdog: renderMedia() waits forever if Chromium dies under it, and a
+		// hung frame never reports. Abort both as retryable failures.
+		let lastProgressAt = Date.now();
+		let lastProgressKey = '';
+		let watchdogBusy = false;
+		watchdog = setInterval(async () => {
+			if (watchdogBusy || watchdogReason) return;
+			watchdogBusy = true;
+			try {
+				if (!(await browserAlive(b))) {
+					watchdogReason = 'Browser crashed or closed during the render (Target closed)';
+				} else if (Date.now() - lastProgressAt > STALL_MS) {
+					watchdogReason = `Render timed out: no progress for ${Math.round(STALL_MS / 1000)} s`;
+				}
+				if (watchdogReason) {
+					log('warn', 'aborting render', {id: record.id, reason: watchdogReason});
+					doCancel();
+				}
+			} finally {
+				watchdogBusy = false;
+			}
+		}, 1000);
 
 		await renderMedia({
 			serveUrl,
@@ -591,20 +620,37 @@ const runRender = async (record) => {
 			chromiumOptions: CHROMIUM_OPTIONS,
 			cancelSignal,
 			logLevel: LOG_LEVEL === 'verbose' ? 'verbose' : 'error',
-			onProgress: ({progress, renderedFrames}) => {
+			onProgress: ({progress, renderedFrames, encodedFrames, stitchStage}) => {
+				const key = `${renderedFrames}/${encodedFrames}/${stitchStage}`;
+				if (key !== lastProgressKey) {
+					lastProgressKey = key;
+					lastProgressAt = Date.now();
+				}
 				record.progress = Math.min(0.999, Math.max(record.progress, progress));
 				record.framesRendered = renderedFrames;
 				const elapsed = (Date.now() - started) / 1000;
 				record.etaSeconds = record.progress > 0.02 ? Math.max(0, (elapsed * (1 - record.progress)) / record.progress) : null;
 			},
 		});
+		clearInterval(watchdog);
 		throwIfCancelled();
 		await fsp.rename(tmp, req.outputPath);
 		record.framesRendered = record.totalFrames;
 		finish(record, 'done');
-		log('info', 'render done', {id: record.id, ms: Date.now() - started, frames: record.totalFrames});
-	} catch (err) {
+		log('info', 'render done', {
+			id: record.id,
+			ms: Date.now() - started,
+			prepareMs: selectedAt - started,
+			renderMs: Date.now() - selectedAt,
+			frames: record.totalFrames,
+		});
+	} catch (caught) {
+		clearInterval(watchdog);
+		let err = caught;
 		await fsp.rm(tmp, {force: true}).catch(() => undefined);
+		if (watchdogReason && !record.cancelRequested) {
+			err = new RenderError(watchdogReason, true);
+		}
 		if (record.cancelRequested || err instanceof CancelledError) {
 			finish(record, 'cancelled');
 			log('info', 'render cancelled', {id: record.id});

@@ -426,6 +426,42 @@ async def test_killed_server_is_restarted_on_next_call(tmp_path):
 
 
 @pytest.mark.asyncio
+async def test_browser_crash_mid_render_is_retryable_and_browser_is_reopened(tmp_path):
+    require_render_services()
+    socket_dir = short_socket_dir()
+    client = LocalRenderServer(**server_kwargs(socket_dir))
+    try:
+        await client.ensure_started()
+        server_pid = (await client.health())["pid"]
+        browsers = _processes_mentioning(f"--user-data-dir={client.cache_dir}/run/{server_pid}/")
+        # the browser's main process leads its own process group
+        (browser_pid,) = [pid for pid in browsers if os.getpgid(pid) == pid]
+
+        render_id = rid("crash")
+        out = tmp_path / "crash.mp4"
+        await client.submit(
+            render_id=render_id, input_props=props(durationInFrames=150), output_path=out, **FAST
+        )
+        deadline = time.monotonic() + 120
+        while (status := await client.status(render_id)).frames_rendered == 0:
+            assert not status.terminal and time.monotonic() < deadline, status
+            await asyncio.sleep(0.05)
+        os.killpg(browser_pid, signal.SIGKILL)  # the browser of the server this test started
+
+        failed = await client.wait(render_id, max_wait=120)
+        assert failed.state == "failed"
+        assert failed.retryable is True, failed.error_message
+        assert not out.exists()
+
+        again = await render(client, tmp_path / "again.mp4", durationInFrames=5)
+        assert again.state == "done", again.error_message
+        assert (await client.health())["pid"] == server_pid, "same server, new browser"
+    finally:
+        await client.close()
+        shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+@pytest.mark.asyncio
 async def test_status_of_a_render_from_before_a_restart_is_none(tmp_path):
     require_render_services()
     socket_dir = short_socket_dir()
