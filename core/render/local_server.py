@@ -149,7 +149,12 @@ class LocalRenderServer:
         start_timeout: float = 180.0,
         node: str = "node",
         request_timeout: float = 30.0,
+        idle_exit: float | None = None,
+        stall_timeout: float = 120.0,
     ) -> None:
+        """``idle_exit``: seconds without requests or work after which the server exits by
+        itself (None = never; the next call starts it again). ``stall_timeout``: a render
+        with no progress for that long is aborted as a retryable failure."""
         self.remotion_dir = Path(remotion_dir).resolve()
         self.socket_path = Path(socket_path).absolute()
         self.cache_dir = Path(cache_dir).absolute()
@@ -158,6 +163,8 @@ class LocalRenderServer:
         self.start_timeout = start_timeout
         self.node = node
         self.request_timeout = request_timeout
+        self.idle_exit = idle_exit
+        self.stall_timeout = stall_timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self._http: httpx.AsyncClient | None = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
@@ -388,6 +395,8 @@ class LocalRenderServer:
             "--socket", str(self.socket_path),
             "--cache-dir", str(self.cache_dir),
             "--max-parallel", str(self.max_parallel),
+            "--stall-timeout", str(self.stall_timeout),
+            "--idle-exit", str(self.idle_exit or 0),
         ]
         env = dict(os.environ)
         env["RENDERBOT_CHROMIUM"] = self.chromium

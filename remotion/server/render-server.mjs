@@ -10,7 +10,8 @@
 //   GET  /renders/:id          -> status, or 404 {error:{code:"not_found"}}
 //   POST /renders/:id/cancel   -> status after cancelling (queued: removed; rendering: aborted, partial file deleted)
 //
-// Usage: node server/render-server.mjs --socket PATH --cache-dir DIR [--max-parallel N] [--log-level info]
+// Usage: node server/render-server.mjs --socket PATH --cache-dir DIR [--max-parallel N]
+//        [--stall-timeout SECONDS (120)] [--idle-exit SECONDS (0 = never)] [--log-level info]
 // Prints one JSON line {"ready":true,...} on stdout once listening; logs go to stderr.
 
 import {createHash, randomUUID} from 'node:crypto';
@@ -41,6 +42,7 @@ const {values: args} = parseArgs({
 		'log-level': {type: 'string', default: process.env.RENDERBOT_RENDER_LOG_LEVEL || 'info'},
 		'keep-records': {type: 'string', default: '1000'},
 		'stall-timeout': {type: 'string', default: '120'},
+		'idle-exit': {type: 'string', default: '0'},
 	},
 	strict: true,
 });
@@ -57,6 +59,9 @@ const KEEP_RECORDS = Math.max(10, Number.parseInt(args['keep-records'], 10) || 1
 const LOG_LEVEL = args['log-level'];
 // a render with no progress for this long is aborted as a (retryable) timeout
 const STALL_MS = Math.max(5, Number.parseFloat(args['stall-timeout']) || 120) * 1000;
+// exit after this many idle seconds (no request, nothing queued or rendering); 0 = never
+const IDLE_EXIT_MS = Math.max(0, Number.parseFloat(args['idle-exit']) || 0) * 1000;
+let lastActivityAt = Date.now();
 const CHROMIUM = process.env.RENDERBOT_CHROMIUM || '/usr/bin/chromium';
 
 // The machine has no internet: Remotion already launches Chromium headless with
@@ -696,6 +701,7 @@ const readBody = (req) =>
 	});
 
 const handle = async (req, res) => {
+	lastActivityAt = Date.now();
 	const url = new URL(req.url, 'http://render-server');
 	const parts = url.pathname.split('/').filter(Boolean);
 	if (req.method === 'GET' && url.pathname === '/health') {
@@ -804,6 +810,13 @@ const main = async () => {
 	});
 	for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
 		process.on(sig, () => void shutdown(sig));
+	}
+	if (IDLE_EXIT_MS > 0) {
+		setInterval(() => {
+			const busy = rendering > 0 || queue.length > 0;
+			if (busy) lastActivityAt = Date.now();
+			else if (Date.now() - lastActivityAt > IDLE_EXIT_MS) void shutdown('idle');
+		}, Math.min(10_000, IDLE_EXIT_MS)).unref();
 	}
 	process.stdout.write(
 		`${JSON.stringify({ready: true, pid: process.pid, socket: SOCKET_PATH, version: REMOTION_VERSION, bundle: b.hash, maxParallel: MAX_PARALLEL, startupMs: Date.now() - t0})}\n`,

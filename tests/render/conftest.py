@@ -55,6 +55,8 @@ def server_kwargs(socket_dir: Path) -> dict[str, Any]:
         "socket_path": socket_dir / "render.sock",
         "cache_dir": CACHE_DIR,
         "chromium": CHROMIUM,
+        # a server orphaned by an interrupted test run goes away by itself
+        "idle_exit": 600,
     }
 
 

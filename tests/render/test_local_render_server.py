@@ -480,6 +480,24 @@ async def test_status_of_a_render_from_before_a_restart_is_none(tmp_path):
 
 
 @pytest.mark.asyncio
+async def test_idle_server_exits_by_itself_and_comes_back_on_demand(tmp_path):
+    require_render_services()
+    socket_dir = short_socket_dir()
+    client = LocalRenderServer(**{**server_kwargs(socket_dir), "idle_exit": 2})
+    try:
+        await client.ensure_started()
+        pid = (await client.health())["pid"]
+        await _wait_gone(pid, within=30)
+        assert not _pid_alive(pid)
+        assert await client.health() is None
+        assert await client.status("anything") is None  # restarted on demand
+        assert (await client.health())["pid"] != pid
+    finally:
+        await client.close()
+        shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+@pytest.mark.asyncio
 async def test_missing_node_modules_says_to_run_npm_ci(tmp_path):
     fake_remotion = tmp_path / "remotion"
     (fake_remotion / "server").mkdir(parents=True)
