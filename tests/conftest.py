@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.fixtures.databases",
     "tests.fixtures.moto_server",
     "tests.fixtures.pipeline",
+    "tests.fixtures.dashboard",
 ]
 
 
