@@ -1,0 +1,65 @@
+"""renderbot admin dashboard (``renderbot dashboard``; Streamlit)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import admin
+from dashboard import actions, auth, data, explorer, health
+
+PAGES = ("Health", "Jobs", "Credits")
+
+
+def require_access(settings) -> None:
+    """Password (or ``?token=``) when one is set; otherwise localhost only."""
+    if settings.dashboard.password is None:
+        refusal = auth.start_refusal(settings, st.get_option("server.address"))
+        if refusal:
+            st.error(refusal)
+            st.stop()
+        return
+    if st.session_state.get("authed"):
+        return
+    if auth.password_ok(settings, st.query_params.get("token")):
+        st.session_state["authed"] = True
+        return
+    st.title("renderbot admin")
+    given = st.text_input("Password", type="password", key="password")
+    if st.button("Sign in", key="sign_in"):
+        if auth.password_ok(settings, given):
+            st.session_state["authed"] = True
+            st.session_state.pop("password", None)
+            st.rerun()
+        st.error("wrong password")
+    st.stop()
+
+
+def main() -> None:
+    st.set_page_config(page_title="renderbot admin", page_icon="🎬", layout="wide")
+    settings = data.settings()
+    require_access(settings)
+    if "page" not in st.session_state:
+        st.session_state["page"] = "Jobs" if st.query_params.get("job") else "Health"
+    with st.sidebar:
+        st.title("renderbot admin")
+        page = st.radio("Page", PAGES, key="page")
+        window_key = st.selectbox("Time window", list(admin.WINDOWS), index=1, key="window",
+                                  format_func=admin.WINDOW_LABELS.get)
+        st.text_input("Your name (audit)", value=settings.dashboard.admin_name, key="admin")
+        every = settings.dashboard.refresh_seconds
+        auto = st.checkbox(f"Auto-refresh every {every:g} s", value=every > 0, key="auto",
+                           disabled=every <= 0)
+        if st.button("Refresh now", key="refresh"):
+            st.rerun()
+        st.caption(f"database: {settings.database_url.split('://')[0]}")
+    actions.show_flash()
+    if page == "Health":
+        run_every = every if auto and every > 0 else None
+        st.fragment(health.health_page, run_every=run_every)(window_key)
+    elif page == "Jobs":
+        explorer.jobs_page(window_key)
+    else:
+        actions.credits_page()
+
+
+main()
