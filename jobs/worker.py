@@ -33,6 +33,10 @@ class RenderWorker:
     def start(self) -> RenderWorker:
         broker = setup_broker(self.rt.settings)
         job_runtime.configure(self.rt)
+        if self.rt.settings.discord_token:  # status-message edits go out from the worker
+            from bots.discord.notifier import install as install_discord_notifier
+
+            install_discord_notifier(self.rt)
         from jobs import actors
 
         self._worker = Worker(broker, worker_threads=self.threads)
