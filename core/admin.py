@@ -401,7 +401,7 @@ async def _percentiles(session: AsyncSession, duration, where: Sequence) -> Perc
     if not found:
         return Percentiles()
     n = int(found[0].n)
-    by_rank = {int(r.rn): float(r.d) for r in found}
+    by_rank = {int(r.rn): round(float(r.d), 3) for r in found}  # ms (SQLite: julianday)
     return Percentiles(count=n, p50=by_rank.get((n * 50 + 99) // 100),
                        p95=by_rank.get((n * 95 + 99) // 100))
 
