@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.fixtures.moto_server",
     "tests.fixtures.pipeline",
     "tests.fixtures.dashboard",
+    "tests.fixtures.fake_discord",
 ]
 
 
