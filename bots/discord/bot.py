@@ -1,0 +1,412 @@
+"""The Discord bot: slash commands and the /render conversation (discord.py 2, gateway).
+
+    /render [project] → ephemeral form (size, fps, quality, effects selects; the project
+    select first when there is a choice) → "Duration & quote…" modal → ephemeral quote
+    (cost, balance after) with Confirm / Cancel → Confirm submits once (idempotency key
+    ``discord:<quote message id>``) and posts a public status message (a DM when the
+    channel refuses) that the worker's notifier edits until the video link arrives.
+
+Every button and select is a ``DynamicItem`` whose custom_id carries the state, so they
+all work after a restart; errors become friendly ephemeral messages (with an error id for
+unexpected ones) via ``CommandTree.on_error`` and :meth:`RenderBot.report_error`. All
+database work for one interaction is one transaction: nothing is charged unless the
+submit commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.http import Route
+
+from bots import flow
+from bots.discord import custom_ids, endpoints, messages, views
+from bots.discord.custom_ids import BadCustomId, FormState, Parsed
+from bots.discord.notifier import rank, target
+from core.errors import RenderbotError
+from core.runtime import Runtime
+from core.settings import Settings
+
+log = logging.getLogger("renderbot.discord")
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+def chat_user(interaction: discord.Interaction) -> flow.ChatUser:
+    user = interaction.user
+    return flow.ChatUser(
+        platform="discord",
+        team_id=str(interaction.guild_id) if interaction.guild_id else "dm",
+        user_id=str(user.id),
+        display_name=getattr(user, "display_name", None) or user.name,
+    )
+
+
+class RenderBot(discord.Client):
+    def __init__(self, settings: Settings, *, runtime: Runtime | None = None, **options: Any):
+        intents = discord.Intents.none()
+        intents.guilds = True  # no privileged intents: slash commands and components only
+        options.setdefault("guild_ready_timeout", 2.0)
+        super().__init__(intents=intents, **options)
+        self.settings = settings
+        self.rt = runtime or Runtime(settings)
+        self._owns_runtime = runtime is None
+        self.effect_names = flow.effects(settings)
+        self.tree = app_commands.CommandTree(self)
+        self.tree.on_error = self._on_tree_error
+        for command in COMMANDS:
+            self.tree.add_command(command)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(views.RenderbotItem)
+        guild_id = self.settings.discord.guild_id
+        try:
+            if guild_id:
+                guild = discord.Object(id=guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+            else:
+                synced = await self.tree.sync()
+            log.info("synced %d slash command(s)%s", len(synced),
+                     f" to guild {guild_id}" if guild_id else "")
+        except discord.HTTPException:
+            log.exception("could not sync the slash commands; the previous ones stay")
+
+    async def close(self) -> None:
+        await super().close()
+        if self._owns_runtime:
+            await self.rt.close()
+
+    @property
+    def db(self):
+        return self.rt.db
+
+    def enqueue(self):
+        from jobs.enqueue import enqueuer_for
+
+        return enqueuer_for(self.settings)
+
+    # --- errors --------------------------------------------------------------------------
+
+    async def _on_tree_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await self.report_error(interaction, error)
+
+    async def report_error(self, interaction: discord.Interaction, error: BaseException) -> None:
+        original = getattr(error, "original", None) or error
+        if isinstance(original, RenderbotError):
+            text = flow.friendly(original)
+            log.info("interaction refused: %s", original)
+        elif isinstance(original, BadCustomId):
+            text = "That button is out of date — run `/render` again."
+        else:
+            correlation = uuid.uuid4().hex[:12]
+            log.error("discord interaction failed (error id %s)", correlation, exc_info=original)
+            text = messages.error_text(correlation)
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException:
+            log.warning("could not tell the user about an error", exc_info=True)
+
+    # --- slash commands ------------------------------------------------------------------
+
+    async def cmd_render(self, interaction: discord.Interaction, project: str | None) -> None:
+        user = chat_user(interaction)
+        async with self.db.transaction() as s:
+            projects = await flow.list_projects(session=s, settings=self.settings, user=user)
+            chosen = None
+            if project:
+                chosen = await flow.resolve_project(
+                    session=s, settings=self.settings, user=user, value=project
+                )
+        if chosen is None and not projects:
+            await interaction.response.send_message(messages.no_projects_text(), ephemeral=True)
+            return
+        if chosen is None and len(projects) == 1:
+            chosen = projects[0]
+        if chosen is None:
+            await interaction.response.send_message(
+                messages.picker_text(), view=views.picker_view(projects), ephemeral=True
+            )
+            return
+        state = self.default_state(chosen.id)
+        await interaction.response.send_message(
+            messages.form_text(chosen), view=self.form(state), ephemeral=True
+        )
+
+    async def project_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        try:
+            async with self.db.transaction() as s:
+                projects = await flow.list_projects(
+                    session=s, settings=self.settings, user=chat_user(interaction),
+                    search=current or None,
+                )
+        except Exception:  # noqa: BLE001 - autocomplete must answer; an empty list is fine
+            log.exception("project autocomplete failed")
+            return []
+        return [app_commands.Choice(name=p.name[:100], value=p.id) for p in projects[:25]]
+
+    async def cmd_credits(self, interaction: discord.Interaction) -> None:
+        async with self.db.transaction() as s:
+            statement = await flow.credit_statement(
+                session=s, settings=self.settings, user=chat_user(interaction)
+            )
+        await interaction.response.send_message(messages.credits_text(statement), ephemeral=True)
+
+    async def cmd_renders(self, interaction: discord.Interaction) -> None:
+        async with self.db.transaction() as s:
+            jobs = await flow.recent_jobs(
+                session=s, settings=self.settings, user=chat_user(interaction)
+            )
+        await interaction.response.send_message(
+            messages.renders_text(jobs), ephemeral=True, suppress_embeds=True
+        )
+
+    async def cmd_link(self, interaction: discord.Interaction, code: str) -> None:
+        async with self.db.transaction() as s:
+            account = await flow.link(session=s, user=chat_user(interaction), code=code)
+        await interaction.response.send_message(
+            messages.linked_text(account.name, account.balance), ephemeral=True
+        )
+
+    # --- the form ------------------------------------------------------------------------
+
+    def default_state(self, project_id: str) -> FormState:
+        d = flow.defaults(self.settings)
+        width, height = d["resolution"]
+        return FormState(project_id, width, height, d["frame_rate"], d["quality"], ())
+
+    def form(self, state: FormState) -> discord.ui.View:
+        return views.form_view(
+            state, presets=flow.size_presets(self.settings),
+            frame_rates=flow.frame_rates(self.settings), effects=self.effect_names,
+        )
+
+    async def on_component(
+        self, interaction: discord.Interaction, custom_id: str, values: list[str]
+    ) -> None:
+        try:
+            parsed = custom_ids.parse(custom_id, self.effect_names)
+            handler = getattr(self, f"_on_{parsed.action}")
+            await handler(interaction, parsed, values)
+        except Exception as exc:  # noqa: BLE001 - every failure gets a friendly answer
+            await self.report_error(interaction, exc)
+
+    async def _on_pick(self, interaction: discord.Interaction, parsed: Parsed, values: list[str]):
+        user = chat_user(interaction)
+        async with self.db.transaction() as s:
+            project = await flow.resolve_project(
+                session=s, settings=self.settings, user=user, value=values[0]
+            )
+        state = self.default_state(project.id)
+        await interaction.response.edit_message(content=messages.form_text(project),
+                                                view=self.form(state))
+
+    async def _on_set(self, interaction: discord.Interaction, parsed: Parsed, values: list[str]):
+        state = parsed.state
+        assert state is not None
+        if parsed.field == "size":
+            width, height = (int(v) for v in values[0].split("x"))
+            state = state.with_(width=width, height=height)
+        elif parsed.field == "fps":
+            state = state.with_(frame_rate=int(values[0]))
+        elif parsed.field == "q":
+            state = state.with_(quality=values[0])
+        else:
+            state = state.with_(effects=tuple(n for n in self.effect_names if n in values))
+        await interaction.response.edit_message(view=self.form(state))
+
+    async def _on_dur(self, interaction: discord.Interaction, parsed: Parsed, values: list[str]):
+        limits = self.settings.limits
+        await interaction.response.send_modal(views.DurationModal(
+            parsed.state, effects=self.effect_names,
+            default=f"{flow.defaults(self.settings)['duration']:g}",
+            limits=(limits.min_duration, limits.max_duration),
+        ))
+
+    async def _on_stop(self, interaction: discord.Interaction, parsed: Parsed, values: list[str]):
+        await interaction.response.edit_message(
+            content="Cancelled — nothing was charged.", view=None
+        )
+
+    async def on_duration(self, interaction: discord.Interaction, state: FormState, text: str):
+        seconds = float(f"{flow.parse_duration(text):g}")
+        async with self.db.transaction() as s:
+            outcome = await flow.quote(
+                session=s, settings=self.settings, user=chat_user(interaction),
+                project_id=state.project_id, render_settings=state.render_settings(seconds),
+            )
+        if outcome.ok:
+            content = messages.quote_text(outcome.quote, outcome.project.name)
+        else:
+            content = messages.problem_text(outcome.project.name, outcome.problem or "")
+        await interaction.response.send_message(
+            content, ephemeral=True,
+            view=views.quote_view(state, seconds, effects=self.effect_names, ok=outcome.ok),
+        )
+
+    # --- confirm: submit once, post the status message -----------------------------------
+
+    async def _on_ok(self, interaction: discord.Interaction, parsed: Parsed, values: list[str]):
+        await interaction.response.defer()  # ack now; the quote message is edited below
+        state, seconds = parsed.state, parsed.duration
+        assert state is not None and seconds is not None
+        user = chat_user(interaction)
+        origin = {
+            "platform": "discord", "channel_id": str(interaction.channel_id),
+            "guild_id": str(interaction.guild_id) if interaction.guild_id else None,
+            "user_id": user.user_id, "message_id": None,
+        }
+        async with self.db.transaction() as s:
+            project = await flow.resolve_project(
+                session=s, settings=self.settings, user=user, value=state.project_id
+            )
+            origin["title"] = project.name
+            submitted = await flow.submit(
+                session=s, settings=self.settings, user=user, project_id=project.id,
+                render_settings=state.render_settings(seconds),
+                idempotency_key=f"discord:{interaction.message.id}", origin=origin,
+                enqueue=self.enqueue(),
+            )
+        job = submitted.job
+        if not submitted.created:
+            await interaction.edit_original_response(
+                content=messages.already_submitted_text(job), view=None
+            )
+            return
+        log.info("discord user %s submitted job %s", user.user_id, job.id,
+                 extra={"job_id": job.id})
+        posted = await self.post_status(job, channel_id=interaction.channel_id, user_id=user.user_id)
+        where = None
+        if posted is not None:
+            channel_id, message_id, in_dm = posted
+            async with self.db.transaction() as s:
+                job = await flow.set_origin(session=s, job_id=job.id, origin={
+                    "channel_id": channel_id, "message_id": message_id, "dm": in_dm,
+                })
+            where = messages.jump_url(None if in_dm else origin["guild_id"], channel_id, message_id)
+        await interaction.edit_original_response(
+            content=messages.submitted_text(job, where), view=None
+        )
+        if posted is not None:
+            # Changes committed before the message id was stored were skipped by the
+            # notifier; show the newest state now (and ping if it already ended).
+            await self.sync_status(job.id, shown=rank(submitted.job), ping=job.status in TERMINAL)
+
+    async def post_status(
+        self, job, *, channel_id: int | None, user_id: str
+    ) -> tuple[str, str, bool] | None:
+        """Post the public status message; in a DM when the channel refuses."""
+        payload = messages.status_payload(job)
+        if channel_id is not None:
+            try:
+                data = await self._post(channel_id, payload)
+                return str(channel_id), str(data["id"]), False
+            except (discord.Forbidden, discord.NotFound) as exc:
+                log.info("cannot post in channel %s (%s); using a DM", channel_id, exc.status)
+        try:
+            dm = await self.http.start_private_message(int(user_id))
+            data = await self._post(dm["id"], payload)
+            return str(dm["id"]), str(data["id"]), True
+        except discord.HTTPException:
+            log.warning("could not post the status of job %s anywhere", job.id, exc_info=True)
+            return None
+
+    async def _post(self, channel_id, payload: dict[str, Any]) -> dict[str, Any]:
+        route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
+        return await self.http.request(route, json=payload)
+
+    async def _edit(self, channel_id, message_id, payload: dict[str, Any]) -> None:
+        route = Route("PATCH", "/channels/{channel_id}/messages/{message_id}",
+                      channel_id=channel_id, message_id=message_id)
+        await self.http.request(route, json=payload)
+
+    async def sync_status(self, job_id: str, *, shown: tuple | None = None, ping: bool = False):
+        """Make the status message show the job's newest state (edit, re-read, repeat until
+        the state stops moving), so a concurrent edit by the worker can't leave it stale."""
+        for _ in range(4):
+            async with self.db.transaction() as s:
+                job = await flow.job(session=s, job_id=job_id)
+            where = target(job)
+            if where is None or rank(job) == shown:
+                break
+            try:
+                await self._edit(*where, messages.status_payload(job))
+            except discord.HTTPException as exc:
+                log.warning("could not edit the status of job %s: %s", job_id, exc)
+                return
+            shown = rank(job)
+        if ping and job.status in ("completed", "failed") and target(job):
+            payload = messages.ping_payload(job)
+            if payload is not None:
+                try:
+                    await self._post(target(job)[0], payload)
+                except discord.HTTPException:
+                    log.warning("could not ping for job %s", job_id, exc_info=True)
+
+    # --- the cancel button on a status message -------------------------------------------
+
+    async def _on_cancel(self, interaction: discord.Interaction, parsed: Parsed, values: list[str]):
+        await interaction.response.defer()
+        async with self.db.transaction() as s:
+            job = await flow.cancel(
+                session=s, settings=self.settings, user=chat_user(interaction),
+                job_id=parsed.job_id or "",
+            )
+        log.info("discord user %s cancelled job %s (%s)", interaction.user.id, job.id, job.status,
+                 extra={"job_id": job.id})
+        await self.sync_status(job.id)
+
+
+# --- slash command definitions (registered on every RenderBot's tree) ---------------------
+
+
+@app_commands.command(name="render", description="Render one of your projects into a video")
+@app_commands.describe(project="The project to render (start typing to search)")
+async def render_command(interaction: discord.Interaction, project: str | None = None) -> None:
+    await interaction.client.cmd_render(interaction, project)
+
+
+@render_command.autocomplete("project")
+async def _render_autocomplete(interaction: discord.Interaction, current: str):
+    return await interaction.client.project_choices(interaction, current)
+
+
+@app_commands.command(name="credits", description="Your credit balance and recent entries")
+async def credits_command(interaction: discord.Interaction) -> None:
+    await interaction.client.cmd_credits(interaction)
+
+
+@app_commands.command(name="renders", description="Your recent renders, with links")
+async def renders_command(interaction: discord.Interaction) -> None:
+    await interaction.client.cmd_renders(interaction)
+
+
+@app_commands.command(name="link", description="Link this Discord account to a renderbot account")
+@app_commands.describe(code="The link code (renderbot accounts link-code ACCOUNT)")
+async def link_command(interaction: discord.Interaction, code: str) -> None:
+    await interaction.client.cmd_link(interaction, code)
+
+
+COMMANDS = (render_command, credits_command, renders_command, link_command)
+
+
+async def run(settings: Settings) -> None:
+    """Connect to the gateway and serve until the connection is closed."""
+    if settings.discord_token is None:
+        raise ValueError("RENDERBOT_DISCORD_TOKEN is not set")
+    endpoints.apply(settings)
+    bot = RenderBot(settings)
+    async with bot:
+        await bot.start(settings.discord_token.get_secret_value())

@@ -1,0 +1,148 @@
+"""Component custom_ids: the flow state rides in them (small, ids only), so every button
+and select works without memory in the bot — after a restart too.
+
+    rb:pick                         project select
+    rb:set:<field>:<state>          a settings select (size | fps | q | fx)
+    rb:dur:<state>                  "Duration & quote…" button (opens the modal)
+    rb:stop                         dismiss a form or quote (nothing charged)
+    rb:ok:<state>:<duration>        confirm a quote
+    rb:cancel:<job id>              cancel button on a status message
+
+``<state>`` = ``<project id>:<W>x<H>:<fps>:<q>:<effects bitmask>`` (q = h|m|l; the mask
+indexes ``settings.limits.effects``). Discord allows 100 characters; we stay near 60.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+PREFIX = "rb"
+TEMPLATE = r"rb:(?P<action>pick|set|dur|stop|ok|cancel)(?::(?P<arg>[^\s]+))?"
+MAX_LEN = 100
+_Q = {"high": "h", "medium": "m", "low": "l"}
+_Q_BACK = {v: k for k, v in _Q.items()}
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+class BadCustomId(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class FormState:
+    project_id: str
+    width: int = 1920
+    height: int = 1080
+    frame_rate: int = 30
+    quality: str = "high"
+    effects: tuple[str, ...] = ()
+
+    def encode(self, effect_names: list[str]) -> str:
+        mask = 0
+        for name in self.effects:
+            if name in effect_names:
+                mask |= 1 << effect_names.index(name)
+        return (
+            f"{self.project_id}:{self.width}x{self.height}:{self.frame_rate}:"
+            f"{_Q[self.quality]}:{mask}"
+        )
+
+    @classmethod
+    def decode(cls, text: str, effect_names: list[str]) -> FormState:
+        try:
+            project_id, size, fps, quality, mask = text.split(":")
+            width, height = (int(v) for v in size.split("x"))
+            bits = int(mask)
+            if not _ID.match(project_id) or quality not in _Q_BACK or bits < 0:
+                raise ValueError(text)
+            chosen = tuple(n for i, n in enumerate(effect_names) if bits >> i & 1)
+            return cls(project_id, width, height, int(fps), _Q_BACK[quality], chosen)
+        except ValueError:
+            raise BadCustomId(text) from None
+
+    def with_(self, **changes: Any) -> FormState:
+        return replace(self, **changes)
+
+    def render_settings(self, duration: float) -> dict[str, Any]:
+        return {
+            "resolution": [self.width, self.height], "frame_rate": self.frame_rate,
+            "duration": duration, "quality": self.quality, "effects": list(self.effects),
+        }
+
+
+def _checked(custom_id: str) -> str:
+    if len(custom_id) > MAX_LEN:
+        raise BadCustomId(f"custom_id longer than {MAX_LEN}: {custom_id}")
+    return custom_id
+
+
+def pick() -> str:
+    return "rb:pick"
+
+
+def set_(field: str, state: FormState, effect_names: list[str]) -> str:
+    return _checked(f"rb:set:{field}:{state.encode(effect_names)}")
+
+
+def duration(state: FormState, effect_names: list[str]) -> str:
+    return _checked(f"rb:dur:{state.encode(effect_names)}")
+
+
+def stop() -> str:
+    return "rb:stop"
+
+
+def confirm(state: FormState, seconds: float, effect_names: list[str]) -> str:
+    return _checked(f"rb:ok:{state.encode(effect_names)}:{seconds:g}")
+
+
+def cancel(job_id: str) -> str:
+    return _checked(f"rb:cancel:{job_id}")
+
+
+def modal(state: FormState, effect_names: list[str]) -> str:
+    return _checked(f"rb:modal:{state.encode(effect_names)}")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    action: str
+    field: str | None = None
+    state: FormState | None = None
+    duration: float | None = None
+    job_id: str | None = None
+
+
+def parse(custom_id: str, effect_names: list[str]) -> Parsed:
+    match = re.fullmatch(TEMPLATE, custom_id)
+    if match is None:
+        raise BadCustomId(custom_id)
+    action, arg = match["action"], match["arg"] or ""
+    if action in ("pick", "stop"):
+        return Parsed(action)
+    if action == "cancel":
+        if not _ID.match(arg):
+            raise BadCustomId(custom_id)
+        return Parsed(action, job_id=arg)
+    if action == "set":
+        field, _, rest = arg.partition(":")
+        if field not in ("size", "fps", "q", "fx"):
+            raise BadCustomId(custom_id)
+        return Parsed(action, field=field, state=FormState.decode(rest, effect_names))
+    if action == "dur":
+        return Parsed(action, state=FormState.decode(arg, effect_names))
+    # ok: <state>:<duration>
+    rest, _, seconds = arg.rpartition(":")
+    try:
+        value = float(seconds)
+    except ValueError:
+        raise BadCustomId(custom_id) from None
+    return Parsed(action, state=FormState.decode(rest, effect_names), duration=value)
+
+
+def parse_modal(custom_id: str, effect_names: list[str]) -> FormState:
+    if not custom_id.startswith("rb:modal:"):
+        raise BadCustomId(custom_id)
+    return FormState.decode(custom_id.removeprefix("rb:modal:"), effect_names)

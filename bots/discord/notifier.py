@@ -1,0 +1,91 @@
+"""The Discord notifier adapter: job changes → edits of the job's status message.
+
+It runs wherever the worker runs (installed by ``jobs.worker.RenderWorker.start`` when a
+Discord token is set), edits through the REST API with the bot token, and so keeps
+working when the bot process restarts and after the 15-minute interaction token expires.
+The bot posts the status message and stores its id in ``job.origin``; until then there is
+nothing to edit and changes are skipped (the bot catches up right after posting).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bots.discord import messages
+from bots.discord.endpoints import api_base
+from bots.discord.sender import StatusSender
+from core.notify import JobChange
+from core.schemas import JobRead
+from core.settings import Settings
+
+log = logging.getLogger("renderbot.discord.notifier")
+STATUS_ORDER = {"queued": 0, "processing": 1, "completed": 2, "failed": 2, "cancelled": 2}
+
+
+def rank(job: JobRead) -> tuple:
+    """Orders the states of one job: a lower rank never replaces a higher one."""
+    terminal = job.status in ("completed", "failed", "cancelled")
+    return (
+        STATUS_ORDER.get(job.status, 0),
+        100 if terminal else job.progress,
+        int(job.cancel_requested),
+        -(job.queue_position or 0),
+    )
+
+
+def target(job: JobRead) -> tuple[str, str] | None:
+    """(channel id, message id) of the job's Discord status message, if it has one."""
+    origin = job.origin or {}
+    if origin.get("platform") != "discord":
+        return None
+    channel_id, message_id = origin.get("channel_id"), origin.get("message_id")
+    if not channel_id or not message_id:
+        return None
+    return str(channel_id), str(message_id)
+
+
+class DiscordNotifier:
+    def __init__(self, sender: StatusSender) -> None:
+        self.sender = sender
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DiscordNotifier:
+        if settings.discord_token is None:
+            raise ValueError("RENDERBOT_DISCORD_TOKEN is not set")
+        d = settings.discord
+        return cls(StatusSender(
+            token=settings.discord_token.get_secret_value(), api_base=api_base(settings),
+            edit_interval=d.edit_interval, global_rate=d.global_rate,
+        ))
+
+    async def job_changed(self, job: JobRead, change: JobChange) -> None:
+        where = target(job)
+        if where is None:
+            return
+        channel_id, message_id = where
+        then = None
+        ping = messages.ping_payload(job) if change in ("completed", "failed") else None
+        if ping is not None:
+            def then(ping=ping, channel_id=channel_id, job_id=job.id):
+                self.sender.post(channel_id, ping, tag=f"ping:{job_id}")
+        self.sender.edit(
+            channel_id, message_id, messages.status_payload(job), rank=rank(job),
+            terminal=job.status in ("completed", "failed", "cancelled"), then=then,
+        )
+
+    async def close(self, within: float = 10.0) -> None:
+        await self.sender.flush(within)
+        await self.sender.close()
+
+
+def install(runtime) -> DiscordNotifier | None:
+    """Add the Discord notifier to a runtime's notifiers (once) when a token is set."""
+    if not runtime.settings.discord_token:
+        return None
+    for adapter in runtime.notifiers.adapters:
+        if isinstance(adapter, DiscordNotifier):
+            return adapter
+    notifier = DiscordNotifier.from_settings(runtime.settings)
+    runtime.notifiers.add(notifier)
+    log.info("discord status edits enabled (%s)", notifier.sender.api_base)
+    return notifier
