@@ -1,7 +1,8 @@
 """What a worker does with a job, step by step. Transport-free: each step returns the
 :class:`Next` step and ``jobs/actors.py`` turns that into a (delayed) queue message.
 
-    start(job)  claim an attempt → backend.start → Next.poll
+    start(job)  [capacity: a job that does not fit stays queued, core/render/governor.py]
+                claim an attempt → backend.start → Next.poll
     poll(job)   backend.status → progress (Next.poll) | upload + complete | retry | fail
     reconcile() queued jobs nobody took, processing jobs whose lease expired → Next steps
 
@@ -26,11 +27,19 @@ from typing import Literal
 from sqlalchemy import or_, select
 
 from core import renders
-from core.backends.base import RenderError, RenderRequest, RenderStatus, input_props
+from core.backends.base import (
+    CapacityLimited,
+    RenderError,
+    RenderRequest,
+    RenderStatus,
+    Started,
+    input_props,
+)
 from core.db import utcnow
 from core.errors import InvalidTransition
 from core.models import Account, Project, RenderJob
 from core.notify import JobChange
+from core.render import governor
 from core.render_settings import RenderSettings
 from core.runtime import Runtime
 from core.storage.base import StorageError, object_key
@@ -73,13 +82,17 @@ async def _notify(rt: Runtime, job_id: str, change: JobChange) -> None:
 async def start(rt: Runtime, job_id: str, after_attempt: int = 0) -> Next:
     w = rt.settings.worker
     async with rt.db.transaction() as session:
-        job, ended = await renders.start_attempt(
-            session=session, job_id=job_id, after_attempt=after_attempt,
-            lease_seconds=w.lease_seconds, max_attempts=w.max_attempts,
-        )
-        if job is not None:
-            request = await _request(session, job)
-            attempt = job.attempts
+        waiting = await _admission(rt, session, job_id, after_attempt)
+        if waiting is None:
+            job, ended = await renders.start_attempt(
+                session=session, job_id=job_id, after_attempt=after_attempt,
+                lease_seconds=w.lease_seconds, max_attempts=w.max_attempts,
+            )
+            if job is not None:
+                request = await _request(session, job)
+                attempt = job.attempts
+    if waiting is not None:
+        return waiting
     if job is None:
         if ended:
             await _notify(rt, job_id, ended)
@@ -90,6 +103,9 @@ async def start(rt: Runtime, job_id: str, after_attempt: int = 0) -> Next:
         ref = await rt.backend.start(request)
     except Exception as exc:  # noqa: BLE001 - every start failure ends this attempt
         return await _attempt_failed(rt, job_id, attempt, *_describe(exc))
+    backend_info: dict = {}
+    if isinstance(ref, Started):
+        ref, backend_info = ref.ref, ref.info
     async with rt.db.transaction() as session:
         job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
         if job is None or job.attempts != attempt:
@@ -97,13 +113,43 @@ async def start(rt: Runtime, job_id: str, after_attempt: int = 0) -> Next:
         else:
             stale = False
             job.backend_ref = ref
-            job.backend_info = {**job.backend_info, **_start_info(request)}
+            job.backend_info = {**job.backend_info, **_start_info(request), **backend_info}
     if stale:
         await _quietly(rt.backend.cancel(ref))
         return Next.done()
     log.info("job %s attempt %s started on %s", job_id, attempt, rt.backend.name,
              extra={"job_id": job_id})
     return Next("poll", job_id, attempt, w.poll_interval)
+
+
+async def _admission(rt: Runtime, session, job_id: str, after_attempt: int) -> Next | None:
+    """None when the job may go on; else the step to take instead (it stays queued).
+
+    Only backends with a shared capacity (Remotion Lambda) are governed; see
+    ``core/render/governor.py``."""
+    backend = rt.backend
+    if not isinstance(backend, CapacityLimited):
+        return None
+    wait = rt.settings.remotion.governor_wait_seconds
+    admission = await governor.admit(
+        session=session, job_id=job_id, backend=backend.name, limit=backend.capacity_limit,
+        units=lambda data: backend.capacity_units(_settings_from(data)),
+        wait_seconds=wait, now=utcnow(),
+    )
+    if admission.admitted:
+        return None
+    if admission.duplicate:
+        return Next.done()
+    log.info("job %s waits for capacity (%s)", job_id, admission.as_info(),
+             extra={"job_id": job_id})
+    return Next("start", job_id, after_attempt, wait)
+
+
+def _settings_from(data: dict) -> RenderSettings:
+    return RenderSettings(
+        resolution=tuple(data["resolution"]), frame_rate=data["frame_rate"],
+        duration=data["duration"], quality=data["quality"], effects=tuple(data["effects"]),
+    )
 
 
 async def _request(session, job: RenderJob) -> RenderRequest:
@@ -140,6 +186,15 @@ async def poll(rt: Runtime, job_id: str, attempt: int) -> Next:
         status = await rt.backend.status(ref)
     except Exception as exc:  # noqa: BLE001 - the backend is unreachable for now
         return await _poll_error(rt, job_id, attempt, *_describe(exc))
+    return await apply_status(rt, job_id, attempt, status)
+
+
+async def apply_status(rt: Runtime, job_id: str, attempt: int, status: RenderStatus) -> Next:
+    """Turn what the backend reports about ``attempt`` into the job's next state.
+
+    The second half of :func:`poll`; the Remotion Lambda completion webhook
+    (``core/lambda_webhook.py``) calls it too. Every branch re-claims the job and checks
+    the attempt, so a status applied twice (webhook and poll) changes the job once."""
     if status.state in ("queued", "rendering"):
         return await _progress(rt, job_id, attempt, status)
     if status.state == "done":
@@ -304,7 +359,9 @@ async def reconcile(rt: Runtime, *, limit: int = 500) -> list[Next]:
             .where(
                 or_(
                     (RenderJob.status == "queued")
-                    & (RenderJob.queued_at < now - timedelta(seconds=w.reconcile_grace)),
+                    & (RenderJob.queued_at < now - timedelta(seconds=w.reconcile_grace))
+                    # a live lease on a queued job: its next start is scheduled (governor)
+                    & or_(RenderJob.lease_expires_at.is_(None), RenderJob.lease_expires_at < now),
                     (RenderJob.status == "processing")
                     & or_(RenderJob.lease_expires_at.is_(None), RenderJob.lease_expires_at < now),
                 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from core.render_settings import RenderSettings
 
@@ -47,6 +47,15 @@ class RenderStatus:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Started:
+    """What ``start`` may return instead of a bare reference: the reference plus facts
+    the pipeline records on the job (``backend_info``), e.g. the Lambda plan."""
+
+    ref: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
 class RenderError(Exception):
     """A backend failure; ``retryable`` tells the worker whether another attempt may work."""
 
@@ -58,7 +67,7 @@ class RenderError(Exception):
 class RenderBackend(Protocol):
     name: str
 
-    async def start(self, request: RenderRequest) -> str:
+    async def start(self, request: RenderRequest) -> str | Started:
         """Start (idempotently, by ``request.render_id``) and return the backend reference."""
 
     async def status(self, ref: str) -> RenderStatus: ...
@@ -66,6 +75,19 @@ class RenderBackend(Protocol):
     async def cancel(self, ref: str) -> None: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class CapacityLimited(Protocol):
+    """A backend whose renders share one capacity (Remotion Lambda: the account's
+    concurrent functions). The pipeline admits a queued job only when its units fit
+    (``core/render/governor.py``); otherwise it stays queued."""
+
+    capacity_limit: int
+
+    def capacity_units(self, settings: RenderSettings) -> int:
+        """Units (functions) a render with these settings occupies while it runs."""
+        ...
 
 
 def input_props(project_state: dict[str, Any], settings: RenderSettings) -> dict[str, Any]:
