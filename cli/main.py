@@ -9,6 +9,7 @@ import typer
 from cli.admin import accounts_app, credits_app, db_app, keys_app, projects_app
 from cli.processes import demo, worker
 from cli.render import render_app
+from cli.server import api, serve
 
 app = typer.Typer(
     help="renderbot: turn 'render my project' into a finished video link.",
@@ -24,6 +25,8 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(render_app, name="render")
 app.command("demo")(demo)
 app.command("worker")(worker)
+app.command("serve")(serve)
+app.command("api")(api)
 
 
 def main() -> None:

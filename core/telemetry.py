@@ -104,3 +104,8 @@ async def callback_attempts_since(
         .limit(limit)
     )
     return [tuple(r) for r in rows.all()]
+
+
+async def ping(*, session: AsyncSession) -> None:
+    """Raise unless the database answers a trivial query."""
+    await session.execute(select(1))

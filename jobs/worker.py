@@ -37,8 +37,9 @@ class RenderWorker:
             from bots.discord.notifier import install as install_discord_notifier
 
             install_discord_notifier(self.rt)
-        from jobs import actors
+        from jobs import actors, callbacks
 
+        callbacks.install(self.rt)  # webhook callers' callbacks: notifier + actor
         self._worker = Worker(broker, worker_threads=self.threads)
         self._worker.start()
         self._timer = threading.Thread(

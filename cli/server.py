@@ -1,0 +1,88 @@
+"""`renderbot serve` (all-in-one: API + in-process worker) and `renderbot api` (production)."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from cli.common import fail, load_settings, prepare_database
+from core.settings import Settings
+
+log = logging.getLogger("renderbot.cli")
+
+HOST_OPTION = typer.Option(None, "--host", help="address to bind (default RENDERBOT_API__HOST, 127.0.0.1)")
+PORT_OPTION = typer.Option(None, "--port", min=0, max=65535,
+                           help="port to bind (default RENDERBOT_API__PORT, 8000)")
+
+
+def _bind(settings: Settings, host: str | None, port: int | None) -> tuple[Settings, str, int]:
+    host = host or settings.api.host
+    port = settings.api.port if port is None else port
+    if "public_base_url" not in settings.model_fields_set:
+        # Links must point at where we listen unless RENDERBOT_PUBLIC_BASE_URL says otherwise.
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        shown = f"[{shown}]" if ":" in shown else shown
+        settings = settings.model_copy(update={"public_base_url": f"http://{shown}:{port}"})
+    return settings, host, port
+
+
+def serve(host: str | None = HOST_OPTION, port: int | None = PORT_OPTION) -> None:
+    """All-in-one: the HTTP API and a render worker in this process (embedded default)."""
+    import uvicorn
+
+    from api import logs
+    from api.app import create_app
+    from core.runtime import Runtime
+    from jobs.worker import RenderWorker
+
+    settings, host, port = _bind(load_settings(), host, port)
+    if not settings.broker_url.startswith("memory"):
+        fail("renderbot serve runs its own in-process queue; unset RENDERBOT_BROKER_URL "
+             "or run `renderbot api` and `renderbot worker` for Redis")
+    logs.configure(settings.api.log_format)
+    try:
+        prepare_database(settings)
+    except Exception as exc:  # noqa: BLE001
+        fail(f"database: {exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}")
+    worker = RenderWorker(Runtime(settings)).start()
+    try:
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings), host=host, port=port, log_config=None,
+                access_log=False, proxy_headers=True, lifespan="on",
+            )
+        )
+        log.warning("renderbot serve: API on %s, links via %s", f"http://{host}:{port}",
+                    settings.public_base_url)
+        server.run()
+    finally:
+        worker.stop()
+    if not server.started:
+        fail(f"the API could not start on {host}:{port}")
+
+
+def api(
+    host: str | None = HOST_OPTION,
+    port: int | None = PORT_OPTION,
+    workers: int = typer.Option(1, "--workers", min=1, help="uvicorn worker processes"),
+) -> None:
+    """The HTTP API alone (production: PostgreSQL, Redis, `renderbot worker` elsewhere)."""
+    import uvicorn
+
+    from api import logs
+
+    settings = load_settings()
+    _, host, port = _bind(settings, host, port)
+    logs.configure(settings.api.log_format)
+    if settings.broker_url.startswith("memory"):
+        log.warning("renderbot api on the in-process queue: renders stay queued until a "
+                    "`renderbot serve` picks them up; set RENDERBOT_BROKER_URL=redis://...")
+    try:
+        prepare_database(settings)
+    except Exception as exc:  # noqa: BLE001
+        fail(f"database: {exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}")
+    uvicorn.run(
+        "api.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
+        log_config=None, access_log=False, proxy_headers=True, lifespan="on",
+    )
