@@ -29,7 +29,7 @@ def show_flash() -> None:
     found = st.session_state.pop("flash", None)
     if found:
         ok, text = found
-        (st.success if ok else st.error)(("✔ " if ok else "✖ ") + text)
+        (st.success if ok else st.error)(text, icon="✅" if ok else "🚫")
 
 
 def ask(key: str, label: str, payload: dict | None = None, *, disabled: bool = False) -> None:

@@ -99,7 +99,7 @@ def job_detail(job_id: str) -> None:
     st.dataframe(
         [{"series": a.series, "attempt": a.number, "started": fmt.when(a.started_at),
           "ended": fmt.when(a.ended_at), "outcome": a.outcome or "running",
-          "error": a.error} for a in detail.attempts],
+          "error": a.error or ""} for a in detail.attempts],
         hide_index=True, key="attempts",
     )
     st.markdown("**Events**")

@@ -3,8 +3,6 @@ the seed in plain Python; access control; the broker's queue depth and dead lett
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from core import admin
