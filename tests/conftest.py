@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.pipeline",
     "tests.fixtures.dashboard",
     "tests.fixtures.fake_discord",
+    "tests.fixtures.api",
 ]
 
 
