@@ -7,6 +7,7 @@ import logging
 import typer
 
 from cli.admin import accounts_app, credits_app, db_app, keys_app, projects_app
+from cli.dashboard import dashboard
 from cli.processes import demo, worker
 from cli.render import render_app
 from cli.server import api, serve
@@ -25,6 +26,7 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(render_app, name="render")
 app.command("demo")(demo)
 app.command("worker")(worker)
+app.command("dashboard")(dashboard)
 app.command("serve")(serve)
 app.command("api")(api)
 
