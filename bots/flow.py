@@ -170,10 +170,20 @@ async def job(*, session: AsyncSession, job_id: str) -> JobRead:
 async def cancel(
     *, session: AsyncSession, settings: Settings, user: ChatUser, job_id: str
 ) -> JobRead:
-    """Cancel one of the user's own jobs (another user's job is "not found")."""
-    acct = await account(session=session, settings=settings, user=user)
+    """Cancel a job the user started (another user's job is "not found").
+
+    The chat user who started the job may cancel it from anywhere (the status message may
+    sit in a DM, outside the guild whose account paid); otherwise the job must belong to
+    the user's own account.
+    """
+    found = await renders.get(session=session, account_id=None, job_id=job_id)
+    origin = found.origin or {}
+    if origin.get("platform") == user.platform and str(origin.get("user_id")) == user.user_id:
+        account_id = found.account_id
+    else:
+        account_id = (await account(session=session, settings=settings, user=user)).id
     return await renders.cancel(
-        session=session, account_id=acct.id, job_id=job_id,
+        session=session, account_id=account_id, job_id=job_id,
         actor=f"{user.platform}:{user.user_id}",
     )
 

@@ -313,7 +313,7 @@ class RenderBot(discord.Client):
             try:
                 data = await self._post(channel_id, payload)
                 return str(channel_id), str(data["id"]), False
-            except (discord.Forbidden, discord.NotFound) as exc:
+            except discord.HTTPException as exc:  # 403 no access, 404, a 429 without Via
                 log.info("cannot post in channel %s (%s); using a DM", channel_id, exc.status)
         try:
             dm = await self.http.start_private_message(int(user_id))

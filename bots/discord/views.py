@@ -132,18 +132,17 @@ def _stop_button(*, row: int) -> RenderbotItem:
 class DurationModal(discord.ui.Modal):
     """Asks for the duration; the form state rides in the modal's custom_id."""
 
-    duration = discord.ui.TextInput(
-        label="Duration in seconds", placeholder="e.g. 10", default="10", max_length=8,
-        custom_id="duration",
-    )
-
     def __init__(self, state: FormState, *, effects: list[str], default: str = "10",
                  limits: tuple[float, float] = (1, 600)) -> None:
         super().__init__(title="Render duration", custom_id=custom_ids.modal(state, effects),
                          timeout=15 * 60)
         self.state = state
-        self.duration.default = default
-        self.duration.label = f"Duration in seconds ({limits[0]:g}–{limits[1]:g})"
+        self.duration = discord.ui.TextInput(
+            custom_id="duration", default=default, placeholder="e.g. 10", max_length=8
+        )
+        self.add_item(discord.ui.Label(
+            text=f"Duration in seconds ({limits[0]:g}–{limits[1]:g})", component=self.duration
+        ))
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await interaction.client.on_duration(interaction, self.state, self.duration.value)
