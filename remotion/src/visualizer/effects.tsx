@@ -1,28 +1,63 @@
 import React from 'react';
-import {AbsoluteFill} from 'remotion';
+import {AbsoluteFill, random} from 'remotion';
 
-/** Animated film grain: SVG fractal noise whose seed changes every frame. */
+const GRAIN_TILE = 256;
+let grainTileUrl: string | null = null;
+
+/**
+ * One 256x256 tile of contrasty grey noise, made once per page with a canvas
+ * (deterministic: a fixed-seed LCG). Drawing it is far cheaper than running an
+ * SVG feTurbulence filter over the whole frame on every frame.
+ */
+const getGrainTile = (): string => {
+	if (grainTileUrl) {
+		return grainTileUrl;
+	}
+	const canvas = document.createElement('canvas');
+	canvas.width = GRAIN_TILE;
+	canvas.height = GRAIN_TILE;
+	const ctx = canvas.getContext('2d');
+	if (!ctx) {
+		throw new Error('Visualizer: 2D canvas unavailable for the grain effect');
+	}
+	const image = ctx.createImageData(GRAIN_TILE, GRAIN_TILE);
+	let state = 0x2f6b1d;
+	for (let i = 0; i < image.data.length; i += 4) {
+		state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+		// sum of two uniforms: a soft, centred distribution, then stretched
+		const a = (state & 0xffff) / 0xffff;
+		const b = (state >>> 16) / 0xffff;
+		const v = Math.max(0, Math.min(255, 128 + ((a + b) / 2 - 0.5) * 2 * 150));
+		image.data[i] = v;
+		image.data[i + 1] = v;
+		image.data[i + 2] = v;
+		image.data[i + 3] = 255;
+	}
+	ctx.putImageData(image, 0, 0);
+	grainTileUrl = canvas.toDataURL('image/png');
+	return grainTileUrl;
+};
+
+/** Animated film grain: a noise tile overlaid at a new random offset every frame. */
 export const Grain: React.FC<{width: number; height: number; frame: number}> = ({width, height, frame}) => {
-	const id = 'renderbot-grain';
-	// about one grain per pixel or two, at every resolution
-	const baseFrequency = Math.min(width, height) >= 720 ? 0.7 : 0.85;
+	const tile = getGrainTile();
+	// grains of ~1px up to 720p, a little bigger above so they survive encoding
+	const scale = Math.min(width, height) > 720 ? 1.5 : 1;
+	const size = GRAIN_TILE * scale;
+	const dx = Math.floor(random(`grain-x-${frame}`) * size);
+	const dy = Math.floor(random(`grain-y-${frame}`) * size);
 	return (
-		<AbsoluteFill style={{pointerEvents: 'none', mixBlendMode: 'overlay', opacity: 0.6}}>
-			<svg width={width} height={height}>
-				<filter id={id} x="0" y="0" width="100%" height="100%">
-					<feTurbulence type="fractalNoise" baseFrequency={baseFrequency.toFixed(3)} numOctaves={2} seed={frame % 997} stitchTiles="stitch" />
-					<feColorMatrix type="saturate" values="0" />
-					{/* fractal noise hovers around mid-grey, which "overlay" leaves unchanged: stretch its contrast */}
-					<feComponentTransfer>
-						<feFuncR type="linear" slope={3.2} intercept={-1.1} />
-						<feFuncG type="linear" slope={3.2} intercept={-1.1} />
-						<feFuncB type="linear" slope={3.2} intercept={-1.1} />
-						<feFuncA type="linear" slope={0} intercept={1} />
-					</feComponentTransfer>
-				</filter>
-				<rect width="100%" height="100%" filter={`url(#${id})`} />
-			</svg>
-		</AbsoluteFill>
+		<AbsoluteFill
+			style={{
+				pointerEvents: 'none',
+				mixBlendMode: 'overlay',
+				opacity: 0.6,
+				backgroundImage: `url(${tile})`,
+				backgroundSize: `${size}px ${size}px`,
+				backgroundPosition: `${dx}px ${dy}px`,
+				imageRendering: 'pixelated',
+			}}
+		/>
 	);
 };
 
