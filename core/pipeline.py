@@ -26,7 +26,7 @@ from typing import Literal
 
 from sqlalchemy import or_, select
 
-from core import renders
+from core import downloads, renders
 from core.backends.base import (
     CapacityLimited,
     RenderError,
@@ -37,7 +37,7 @@ from core.backends.base import (
 )
 from core.db import utcnow
 from core.errors import InvalidTransition
-from core.models import Account, Project, RenderJob
+from core.models import Account, RenderJob
 from core.notify import JobChange
 from core.render import governor
 from core.render_settings import RenderSettings
@@ -235,20 +235,17 @@ async def _deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus)
             return Next.done()
         key = status.output_key or job.output_key
         bucket = status.output_bucket or job.output_bucket
-        project = await session.get(Project, job.project_id)
-        filename = _filename(project.name if project else "render", job_id)
     size = status.output_size
     try:
         if status.output_path is not None:
             stored = await rt.storage.put_file(key=key, path=status.output_path, bucket=bucket)
             size = stored.size
             status.output_path.unlink(missing_ok=True)
-        url = await rt.storage.download_url(
-            key=key, bucket=bucket, expires_in=w.link_expiry_seconds, filename=filename
-        )
     except StorageError as exc:
         return await _poll_error(rt, job_id, attempt, f"storing the video failed: {exc}",
                                  exc.retryable)
+    # The counted app link (core/downloads.py): it outlives short storage signatures.
+    url = downloads.result_url(rt.settings, job_id)
     async with rt.db.transaction() as session:
         job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
         if job is None or job.attempts != attempt:
@@ -260,11 +257,6 @@ async def _deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus)
     log.info("job %s completed", job_id, extra={"job_id": job_id})
     await _notify(rt, job_id, "completed")
     return Next.done()
-
-
-def _filename(project_name: str, job_id: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_ " else "_" for c in project_name).strip()
-    return f"{safe or 'render'}-{job_id[-8:]}.mp4"
 
 
 async def _poll_error(
