@@ -8,6 +8,7 @@ import typer
 
 from cli.admin import accounts_app, credits_app, db_app, keys_app, projects_app
 from cli.dashboard import dashboard
+from cli.discord_bot import discord_command
 from cli.processes import demo, worker
 from cli.render import render_app
 from cli.server import api, serve
@@ -29,6 +30,7 @@ app.command("worker")(worker)
 app.command("dashboard")(dashboard)
 app.command("serve")(serve)
 app.command("api")(api)
+app.command("discord")(discord_command)
 
 
 def main() -> None:
