@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 
 import typer
@@ -37,7 +36,9 @@ def worker(threads: int = typer.Option(4, "--threads", min=1, help="worker threa
     if settings.broker_url.startswith("memory"):
         fail("renderbot worker needs RENDERBOT_BROKER_URL=redis://...; "
              "on the embedded default use `renderbot serve` or `renderbot demo`")
-    logging.getLogger("renderbot").setLevel(logging.INFO)
+    from core import logs
+
+    logs.configure(settings.api.log_format)  # RENDERBOT_API__LOG_FORMAT=json for every process
     prepare_database(settings)
     run_forever(Runtime(settings), threads=threads)
 

@@ -118,7 +118,7 @@ async def start(rt: Runtime, job_id: str, after_attempt: int = 0) -> Next:
         await _quietly(rt.backend.cancel(ref))
         return Next.done()
     log.info("job %s attempt %s started on %s", job_id, attempt, rt.backend.name,
-             extra={"job_id": job_id})
+             extra={"job_id": job_id, "account_id": job.account_id})
     return Next("poll", job_id, attempt, w.poll_interval)
 
 
@@ -254,7 +254,7 @@ async def _deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus)
             session=session, job=job, output_key=key, output_bucket=bucket, output_size=size,
             result_url=url, cost_reported=status.cost,
         )
-    log.info("job %s completed", job_id, extra={"job_id": job_id})
+    log.info("job %s completed", job_id, extra={"job_id": job_id, "account_id": job.account_id})
     await _notify(rt, job_id, "completed")
     return Next.done()
 
@@ -273,7 +273,7 @@ async def _poll_error(
         errors = int(job.backend_info.get("poll_errors", 0)) + 1
         job.backend_info = {**job.backend_info, "poll_errors": errors}
     log.warning("job %s poll error %s/%s: %s", job_id, errors, MAX_POLL_ERRORS, message,
-                extra={"job_id": job_id})
+                extra={"job_id": job_id, "account_id": job.account_id})
     if errors >= MAX_POLL_ERRORS:
         return await _attempt_failed(rt, job_id, attempt, message, True)
     return Next("poll", job_id, attempt, retry_delay(rt, errors))
@@ -302,8 +302,10 @@ async def _attempt_failed(
                 await renders.fail(session=session, job=job, error=error)
     if retry:
         log.warning("job %s attempt %s failed, retrying in %.0f s: %s", job_id, attempt, delay,
-                    message, extra={"job_id": job_id})
+                    message, extra={"job_id": job_id, "account_id": job.account_id})
         return Next("start", job_id, attempt, delay)
+    log.warning("job %s %s after attempt %s: %s", job_id, job.status, attempt, message,
+                extra={"job_id": job_id, "account_id": job.account_id})
     await _notify(rt, job_id, "cancelled" if job.status == "cancelled" else "failed")
     return Next.done()
 

@@ -1,0 +1,78 @@
+"""Structured logs for every process (`renderbot serve`, `api`, `worker`, ...).
+
+Every record gets the request id of the HTTP request it belongs to (a context variable set
+by the API's middleware) and, when the code logging it passes ``extra={"job_id": ...,
+"account_id": ...}`` (the pipeline, the callbacks and the API do for every line about a
+job), those ids. ``text`` puts them at the end of the line as ``key=value``; ``json``
+writes one JSON object per line (``RENDERBOT_API__LOG_FORMAT=json``, for every process).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+from datetime import UTC, datetime
+
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+CONTEXT_FIELDS = ("request_id", "job_id", "account_id", "event_id", "correlation_id")
+
+
+class ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = request_id.get()
+        return True
+
+
+def _context(record: logging.LogRecord) -> dict[str, str]:
+    return {
+        name: str(value)
+        for name in CONTEXT_FIELDS
+        if (value := getattr(record, name, None)) is not None
+    }
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        context = _context(record)
+        if context:
+            extra = " ".join(f"{k}={v}" for k, v in context.items())
+            first, sep, rest = line.partition("\n")
+            line = f"{first} [{extra}]{sep}{rest}"
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            **_context(record),
+        }
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data, default=str)
+
+
+def configure(fmt: str = "text", level: int = logging.INFO) -> None:
+    """Route every logger (ours, uvicorn's, dramatiq's) and Python's warnings through one
+    handler."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(ContextFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+    logging.getLogger("renderbot").setLevel(level)
+    logging.getLogger("uvicorn").setLevel(logging.INFO)
+    logging.getLogger("uvicorn.error").setLevel(logging.INFO)
