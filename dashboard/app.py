@@ -47,8 +47,9 @@ def main() -> None:
                                   format_func=admin.WINDOW_LABELS.get)
         st.text_input("Your name (audit)", value=settings.dashboard.admin_name, key="admin")
         every = settings.dashboard.refresh_seconds
-        auto = st.checkbox(f"Auto-refresh every {every:g} s", value=every > 0, key="auto",
-                           disabled=every <= 0)
+        label = f"Auto-refresh every {every:g} s" if every > 0 else "Auto-refresh off"
+        auto = st.checkbox(label, value=every > 0, key="auto", disabled=every <= 0,
+                           help="RENDERBOT_DASHBOARD__REFRESH_SECONDS")
         if st.button("Refresh now", key="refresh"):
             st.rerun()
         st.caption(f"database: {settings.database_url.split('://')[0]}")
