@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors, logs
+from api import errors, logs, remotion_webhook
 from api.metrics import Metrics
 from api.ratelimit import limiter_for
 from api.routes import links, ops, v1
@@ -73,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(links.router)
     app.include_router(ops.router)
     # Other transports mount here (Slack events, the Remotion completion webhook).
+    app.include_router(remotion_webhook.router)
     app.add_middleware(RequestContext, metrics=metrics)
     return app
 
