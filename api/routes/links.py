@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import logging
 import mimetypes
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -81,12 +82,12 @@ async def media(
     storage = runtime(request).storage
     if storage.name != "local":
         raise NotFound("file", key)
-    if not storage.verify_signature(key, exp or "", sig or "", filename):
-        raise LinkRefused(expired=_genuine(storage, key, exp, sig, filename))
     try:
-        path = storage.local_path(key=key)
+        path = storage.local_path(key=key)  # refuses "..", absolute keys, escapes
     except ValueError:
         raise NotFound("file", key) from None
+    if not storage.verify_signature(key, exp or "", sig or "", filename):
+        raise LinkRefused(expired=_genuine(storage, key, exp, sig, filename))
     if not path.is_file():
         raise NotFound("file", key)
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -99,7 +100,10 @@ async def media(
 def _genuine(storage, key: str, exp, sig, filename) -> bool:
     """A correctly signed link whose time is up (410), as opposed to a forged one (403)."""
     try:
-        expected = storage.sign(key, int(exp), filename)
+        exp_int = int(exp)
+        expected = storage.sign(key, exp_int, filename)
     except (TypeError, ValueError):
+        return False
+    if exp_int >= time.time():
         return False
     return hmac.compare_digest(expected.encode(), (sig or "").encode("utf-8", "replace"))
