@@ -6,8 +6,9 @@ Renders the Visualizer composition (3 s, 1280x720, 30 fps, "medium" quality enco
 N times through LocalRenderServer (one long-lived Node process with a cached bundle and
 an open Chromium) and reports the median wall time of renders 2..N (render 1 may still
 warm caches). Then runs `npx remotion render` with the same props and encoder settings
-(a new Node process, bundle and browser each time) and reports its median. Both use the
-Debian Chromium. Prints one table and the speed-up ratio.
+(a new Node process, bundle and browser each time) and reports its median; server and CLI
+runs alternate so that other load on the machine hits both alike. Both use the Debian
+Chromium. Prints one table and the speed-up ratio.
 """
 
 from __future__ import annotations
@@ -51,10 +52,50 @@ def clip_props(seconds: float, width: int, height: int, fps: int) -> dict:
     }
 
 
-async def bench_server(
-    props: dict, runs: int, out_dir: Path, quality: str, concurrency: int | None
-) -> dict:
+async def server_render(server: LocalRenderServer, props: dict, out: Path, quality: str,
+                        concurrency: int | None) -> float:
     enc = encoding_for(quality)
+    render_id = f"bench-{uuid.uuid4().hex[:8]}"
+    t = time.perf_counter()
+    await server.submit(
+        render_id=render_id, input_props=props, output_path=out,
+        crf=enc.crf, x264_preset=enc.x264_preset, audio_bitrate=enc.audio_bitrate,
+        concurrency=concurrency,
+    )
+    status = await server.wait(render_id, max_wait=900, poll_interval=0.05)
+    elapsed = time.perf_counter() - t
+    if status.state != "done":
+        raise SystemExit(f"server render failed: {status.error_message}")
+    return elapsed
+
+
+async def cli_render(props_file: Path, out: Path, quality: str, concurrency: int | None) -> float:
+    enc = encoding_for(quality)
+    cmd = [
+        "npx", "--no-install", "remotion", "render", "src/index.ts", "Visualizer", str(out),
+        f"--props={props_file}", f"--browser-executable={CHROMIUM}",
+        "--codec=h264", f"--crf={enc.crf}", f"--x264-preset={enc.x264_preset}",
+        f"--audio-bitrate={enc.audio_bitrate}", "--pixel-format=yuv420p",
+        "--color-space=bt709", "--log=error",
+    ]
+    if concurrency is not None:
+        cmd.append(f"--concurrency={concurrency}")
+    t = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, cwd=REMOTION_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    _, stderr = await proc.communicate()
+    elapsed = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"npx remotion render failed:\n{stderr.decode()[-3000:]}")
+    return elapsed
+
+
+async def bench(args: argparse.Namespace, props: dict, out_dir: Path) -> dict:
+    """Server render #1 first (warm-up), then server and CLI runs alternate so that
+    load from anything else on the machine hits both sides alike."""
+    props_file = out_dir / "props.json"
+    props_file.write_text(json.dumps(props))
     socket_dir = Path(tempfile.mkdtemp(prefix="rb-bench-", dir="/tmp"))
     server = LocalRenderServer(
         remotion_dir=REMOTION_DIR,
@@ -62,57 +103,29 @@ async def bench_server(
         cache_dir=REPO / "var" / "bench-cache" / "remotion",
         chromium=CHROMIUM,
     )
-    times: list[float] = []
+    server_times: list[float] = []
+    cli_times: list[float] = []
     try:
         t0 = time.perf_counter()
         await server.ensure_started()
         startup = time.perf_counter() - t0
-        for i in range(runs):
-            render_id = f"bench-{uuid.uuid4().hex[:8]}"
-            t = time.perf_counter()
-            await server.submit(
-                render_id=render_id, input_props=props, output_path=out_dir / f"server-{i}.mp4",
-                crf=enc.crf, x264_preset=enc.x264_preset, audio_bitrate=enc.audio_bitrate,
-                concurrency=concurrency,
-            )
-            status = await server.wait(render_id, max_wait=900, poll_interval=0.05)
-            elapsed = time.perf_counter() - t
-            if status.state != "done":
-                raise SystemExit(f"server render failed: {status.error_message}")
-            times.append(elapsed)
-            print(f"  server render {i + 1}/{runs}: {elapsed:.2f} s", flush=True)
+        for i in range(max(args.runs, args.cli_runs + 1)):
+            if i < args.runs:
+                elapsed = await server_render(
+                    server, props, out_dir / f"server-{i}.mp4", args.quality, args.concurrency
+                )
+                server_times.append(elapsed)
+                print(f"  server render {i + 1}/{args.runs}: {elapsed:.2f} s", flush=True)
+            if 1 <= i <= args.cli_runs:
+                elapsed = await cli_render(
+                    props_file, out_dir / f"cli-{i}.mp4", args.quality, args.concurrency
+                )
+                cli_times.append(elapsed)
+                print(f"  cold cli render {i}/{args.cli_runs}: {elapsed:.2f} s", flush=True)
     finally:
         await server.close()
         shutil.rmtree(socket_dir, ignore_errors=True)
-    return {"startup": startup, "times": times}
-
-
-def bench_cli(
-    props: dict, runs: int, out_dir: Path, quality: str, concurrency: int | None
-) -> list[float]:
-    enc = encoding_for(quality)
-    props_file = out_dir / "props.json"
-    props_file.write_text(json.dumps(props))
-    times: list[float] = []
-    for i in range(runs):
-        out = out_dir / f"cli-{i}.mp4"
-        cmd = [
-            "npx", "--no-install", "remotion", "render", "src/index.ts", "Visualizer", str(out),
-            f"--props={props_file}", f"--browser-executable={CHROMIUM}",
-            "--codec=h264", f"--crf={enc.crf}", f"--x264-preset={enc.x264_preset}",
-            f"--audio-bitrate={enc.audio_bitrate}", "--pixel-format=yuv420p",
-            "--color-space=bt709", "--log=error",
-        ]
-        if concurrency is not None:
-            cmd.append(f"--concurrency={concurrency}")
-        t = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=REMOTION_DIR, capture_output=True, text=True)
-        elapsed = time.perf_counter() - t
-        if proc.returncode != 0:
-            raise SystemExit(f"npx remotion render failed:\n{proc.stderr[-3000:]}")
-        times.append(elapsed)
-        print(f"  cli render {i + 1}/{runs}: {elapsed:.2f} s", flush=True)
-    return times
+    return {"startup": startup, "server": server_times, "cli": cli_times}
 
 
 def main() -> None:
@@ -138,17 +151,13 @@ def main() -> None:
         f"clip: Visualizer {args.width}x{args.height} {args.fps} fps {args.seconds:g} s "
         f"({props['durationInFrames']} frames), quality={args.quality} "
         f"(crf {enc.crf}, preset {enc.x264_preset}), concurrency={args.concurrency or 'default'}, "
-        f"{os.cpu_count()} cores",
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="rb-bench-out-") as tmp:
-        out_dir = Path(tmp)
-        print("local render server (LocalRenderServer):", flush=True)
-        server = asyncio.run(
-            bench_server(props, args.runs, out_dir, args.quality, args.concurrency)
-        )
-        print("cold `npx remotion render`:", flush=True)
-        cli = bench_cli(props, args.cli_runs, out_dir, args.quality, args.concurrency)
+        result = asyncio.run(bench(args, props, Path(tmp)))
+    server = {"startup": result["startup"], "times": result["server"]}
+    cli = result["cli"]
 
     warm = statistics.median(server["times"][1:])
     cold = statistics.median(cli)
@@ -164,6 +173,7 @@ def main() -> None:
         f"({', '.join(f'{t:.2f}' for t in cli)})"
     )
     print(f"ratio cold CLI / warm server:             {cold / warm:.2f}x")
+    print(f"load average at the end:                  {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
