@@ -89,6 +89,36 @@ class DiscordSettings(BaseModel):
     )
 
 
+class SlackSettings(BaseModel):
+    """The Slack app (``RENDERBOT_SLACK__*``), served by the API at ``POST /slack/events``.
+
+    ``RENDERBOT_SLACK_BOT_TOKEN`` / ``RENDERBOT_SLACK_SIGNING_SECRET`` stay top-level.
+    With ``client_id`` and ``client_secret`` set the app is multi-workspace: workspaces
+    install it at ``/slack/install`` and their bot tokens are kept in the database.
+    """
+
+    api_base: str | None = Field(
+        None, description="Web API base URL ending in /api/; unset = slack_sdk's (Slack's)"
+    )
+    client_id: str | None = Field(None, description="OAuth client id (multi-workspace install)")
+    client_secret: SecretStr | None = Field(None, description="OAuth client secret")
+    update_interval: float = Field(
+        2.0, ge=0, description="seconds between two progress updates of one status message"
+    )
+    per_team_updates_per_minute: float = Field(
+        45.0, gt=0,
+        description="chat.update calls per workspace per minute (Slack's Tier 3 is about 50)",
+    )
+    size_presets: dict[str, tuple[int, int]] = Field(
+        default_factory=dict,
+        description="size presets offered in the /render modal; empty = the shared presets",
+    )
+    static_project_limit: int = Field(
+        25, ge=0, le=100,
+        description="up to this many projects the modal lists them; beyond, type-ahead search",
+    )
+
+
 class ApiSettings(BaseModel):
     """The HTTP API (`renderbot serve` / `renderbot api`): ``RENDERBOT_API__*``."""
 
@@ -232,6 +262,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     dashboard: DashboardSettings = DashboardSettings()
     discord: DiscordSettings = DiscordSettings()
+    slack: SlackSettings = SlackSettings()
     api: ApiSettings = ApiSettings()
     callbacks: CallbackSettings = CallbackSettings()
     remotion: RemotionSettings = RemotionSettings()
