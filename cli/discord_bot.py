@@ -28,7 +28,9 @@ def discord_command(
     if settings.discord_token is None:
         fail("set RENDERBOT_DISCORD_TOKEN to the bot token of your Discord application")
     prepare_database(settings)
-    logging.getLogger("renderbot").setLevel(logging.INFO)
+    from core import logs
+
+    logs.configure(settings.api.log_format)  # RENDERBOT_API__LOG_FORMAT=json for every process
     logging.getLogger("discord").setLevel(logging.INFO)
     with_worker = settings.broker_url.startswith("memory") if worker is None else worker
     running = None
