@@ -10,6 +10,7 @@ import pytest
 
 from bots.discord import endpoints
 from bots.discord.bot import RenderBot
+from cli.discord_bot import stop_worker
 from core.runtime import Runtime
 from core.settings import DiscordSettings, Settings
 from tests.fixtures.fake_discord import FakeDiscord, custom_ids, wait_until
@@ -77,7 +78,7 @@ class Harness:
         for bot, _ in list(self.bots):
             await self.stop_bot(bot)
         for worker in self.workers:
-            await asyncio.to_thread(worker.stop)
+            await asyncio.to_thread(stop_worker, worker)
 
     # --- a user going through /render ----------------------------------------------------
 
@@ -146,3 +147,20 @@ async def render_harness(fake_discord, tmp_path, database_url, render_server_dir
                                            render_server_dir=render_server_dir))
     yield h
     await h.close()
+
+
+@pytest.fixture
+async def served_harness(fake_discord, tmp_path, database_url, render_server_dir):
+    """A render harness whose links point at the real HTTP API, served on a free port."""
+    from tests.fixtures.api import LiveServer, free_port, make_api_settings
+
+    settings = make_api_settings(
+        tmp_path, database_url, free_port(), render_server_dir=render_server_dir,
+        discord_token=fake_discord.token, discord=discord_settings(fake_discord),
+    )
+    server = await asyncio.to_thread(LiveServer(settings).start)
+    h = Harness(fake_discord, settings)
+    h.api_url = server.url
+    yield h
+    await h.close()
+    await asyncio.to_thread(server.stop)
