@@ -823,6 +823,12 @@ const main = async () => {
 	);
 };
 
+// A stray rejection inside Remotion (e.g. a page event after a cancelled render)
+// must not take down the server and every queued render with it.
+process.on('unhandledRejection', (reason) => {
+	log('error', 'unhandled rejection', {error: String(reason?.stack || reason)});
+});
+
 main().catch((err) => {
 	log('error', 'render server failed to start', {error: String(err?.stack || err)});
 	process.stdout.write(`${JSON.stringify({ready: false, error: String(err?.message || err)})}\n`);
