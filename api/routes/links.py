@@ -25,7 +25,7 @@ from core.errors import NotFound
 from core.storage.base import content_disposition
 
 log = logging.getLogger("renderbot.api")
-router = APIRouter(tags=["links"])
+router = APIRouter(tags=["links"], responses=errors(422))
 
 Exp = Annotated[str | None, Query(description="unix time the link expires")]
 Sig = Annotated[str | None, Query(description="signature", max_length=128)]

@@ -32,7 +32,7 @@ from jobs.callbacks import send_event
 from jobs.enqueue import enqueuer_for
 
 log = logging.getLogger("renderbot.api")
-router = APIRouter(prefix="/v1", responses=errors(401))
+router = APIRouter(prefix="/v1", responses=errors(401, 422))
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ProjectId = Annotated[str, Path(description="a project id (`prj_...`)")]
