@@ -73,6 +73,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(links.router)
     app.include_router(ops.router)
     # Other transports mount here (Slack events, the Remotion completion webhook).
+    if settings.slack_signing_secret:  # Slack commands and interactivity (bolt)
+        from api.routes import slack
+
+        app.include_router(slack.router_for(settings))
     app.include_router(remotion_webhook.router)
     app.add_middleware(RequestContext, metrics=metrics)
     return app

@@ -37,6 +37,10 @@ class RenderWorker:
             from bots.discord.notifier import install as install_discord_notifier
 
             install_discord_notifier(self.rt)
+        if self.rt.settings.slack_bot_token or self.rt.settings.slack.client_id:
+            from bots.slack.notifier import install as install_slack_notifier
+
+            install_slack_notifier(self.rt)  # chat.update of Slack status messages
         from jobs import actors, callbacks
 
         callbacks.install(self.rt)  # webhook callers' callbacks: notifier + actor

@@ -1,0 +1,428 @@
+"""The Slack app: slack-bolt ``AsyncApp`` served by the API at ``POST /slack/events``.
+
+    /render [project]  → ack → modal (project, size, fps, duration, quality, effects)
+                       → submit: the quote (cost, balance after) with Confirm / Back,
+                         or the error on the field that caused it
+                       → Confirm: submit once (idempotency key ``slack:<team>:<view id>``),
+                         post the status message (a DM when the channel refuses); the
+                         worker's notifier updates it until the Download button arrives
+    /render credits    → balance and recent entries      /render link CODE → link account
+
+``register(app, settings)`` wires every listener; each interaction is one database
+transaction (nothing is charged unless the submit commits). Domain errors and unknown
+ones are mapped once, in ``@app.error``, to a friendly ephemeral message (with an error
+id for unknown ones). The runtime (database) arrives per request in
+``context["rt"]`` — the API creates it in its lifespan, on the server's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bots import flow
+from bots.slack import blocks, workspaces
+from bots.slack.blocks import FormValues
+from bots.slack.notifier import rank, target
+from core import render_settings as rs
+from core.errors import InsufficientCredits, InvalidSettings, ProjectNotFound, RenderbotError
+from core.runtime import Runtime
+from core.settings import Settings
+
+log = logging.getLogger("renderbot.slack")
+TERMINAL = ("completed", "failed", "cancelled")
+DM_FALLBACK = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
+
+
+class SlackApp:
+    """The bolt app, built from settings, and what the route hands it per request."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.slack_signing_secret is None:
+            raise ValueError("RENDERBOT_SLACK_SIGNING_SECRET is not set")
+        if not workspaces.enabled(settings):
+            raise ValueError("Slack needs RENDERBOT_SLACK_BOT_TOKEN, or RENDERBOT_SLACK__CLIENT_ID "
+                             "and RENDERBOT_SLACK__CLIENT_SECRET for OAuth installs")
+        self.settings = settings
+        self.rt: Runtime | None = None
+        self._tables_ready = not workspaces.is_multi_workspace(settings)
+        self._lock: asyncio.Lock | None = None
+        self.bolt = build(settings, engine_of=self._engine)
+        register(self.bolt, settings)
+
+    def _engine(self):
+        if self.rt is None:
+            raise RuntimeError("the Slack app has no runtime yet")
+        return self.rt.db.engine
+
+    async def attach(self, rt: Runtime) -> dict[str, Any]:
+        """Called by the route before each request: the context properties to pass."""
+        self.rt = rt
+        if not self._tables_ready:
+            self._lock = self._lock or asyncio.Lock()
+            async with self._lock:
+                if not self._tables_ready:
+                    flow_settings = self.bolt.oauth_flow.settings
+                    await flow_settings.installation_store.create_tables()
+                    await flow_settings.state_store.create_tables()
+                    self._tables_ready = True
+        return {"rt": rt}
+
+
+def build(settings: Settings, *, engine_of) -> AsyncApp:
+    """The bolt app: one bot token, or OAuth installs kept in our database."""
+    assert settings.slack_signing_secret is not None
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    client = AsyncWebClient(
+        token=token, base_url=workspaces.api_base(settings),
+        retry_handlers=[AsyncConnectionErrorRetryHandler(),
+                        AsyncRateLimitErrorRetryHandler(max_retry_count=3)],
+    )
+    options: dict[str, Any] = {}
+    if workspaces.is_multi_workspace(settings):
+        client_id = settings.slack.client_id or ""
+        secret = settings.slack.client_secret
+        options["oauth_settings"] = AsyncOAuthSettings(
+            client_id=client_id, client_secret=secret.get_secret_value() if secret else None,
+            scopes=workspaces.BOT_SCOPES,
+            installation_store=workspaces.RuntimeInstallationStore(client_id, engine_of),
+            installation_store_bot_only=True,
+            state_store=workspaces.RuntimeStateStore(engine_of),
+        )
+        options["installation_store_bot_only"] = True
+    return AsyncApp(
+        name="renderbot", signing_secret=settings.slack_signing_secret.get_secret_value(),
+        client=client, logger=logging.getLogger("renderbot.slack.bolt"), **options,
+    )
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def chat_user(body: dict[str, Any]) -> flow.ChatUser:
+    """The Slack user of a command or interaction payload."""
+    if "command" in body:  # slash command (form-encoded, flat)
+        return flow.ChatUser("slack", body["team_id"], body["user_id"], body.get("user_name") or "")
+    user = body.get("user") or {}
+    team = (body.get("team") or {}).get("id") or user.get("team_id") or ""
+    return flow.ChatUser("slack", team, user["id"], user.get("name") or user.get("username") or "")
+
+
+def presets(settings: Settings) -> dict[str, tuple[int, int]]:
+    """Size presets offered in the modal (``slack.size_presets`` overrides the shared ones)."""
+    override = settings.slack.size_presets
+    return {n: tuple(s) for n, s in override.items()} if override else flow.size_presets(settings)
+
+
+def default_values(settings: Settings, project=None) -> FormValues:
+    d = flow.defaults(settings)
+    offered = presets(settings)
+    size = tuple(d["resolution"])
+    if offered and size not in offered.values():
+        size = next(iter(offered.values()))
+    return FormValues(
+        project_id=project.id if project else None, project_name=project.name if project else None,
+        size=blocks.size_value(size), frame_rate=d["frame_rate"], duration=f"{d['duration']:g}",
+        quality=d["quality"], effects=(),
+    )
+
+
+def form_view(settings: Settings, *, channel_id: str, values: FormValues, projects) -> dict:
+    limits = settings.limits
+    return blocks.form_view(
+        channel_id=channel_id, values=values, presets=presets(settings),
+        frame_rates=flow.frame_rates(settings), effects=flow.effects(settings),
+        qualities=flow.qualities(), projects=projects,
+        duration_hint=f"{limits.min_duration:g} to {limits.max_duration:g} seconds",
+    )
+
+
+async def listed_projects(rt: Runtime, settings: Settings, user: flow.ChatUser):
+    """The user's projects for the modal, or None when there are too many to list."""
+    limit = settings.slack.static_project_limit
+    async with rt.db.transaction() as s:
+        found = await flow.list_projects(session=s, settings=settings, user=user, limit=limit + 1)
+    return None if len(found) > limit else found
+
+
+def explain(error: BaseException) -> str:
+    """The user-facing text of an error (unknown ones get an error id, logged)."""
+    if isinstance(error, InsufficientCredits):
+        return blocks.insufficient_text(error.cost, error.balance)
+    if isinstance(error, RenderbotError):
+        log.info("slack request refused: %s", error)
+        return flow.friendly(error)
+    correlation = uuid.uuid4().hex[:12]
+    log.error("slack request failed (error id %s)", correlation, exc_info=error)
+    return blocks.error_text(correlation)
+
+
+async def post_status(client: AsyncWebClient, job, *, channel_id: str, user_id: str):
+    """Post the status message in the channel; in a DM when the bot can't post there.
+
+    Returns (channel id, ts, in a DM) or None."""
+    message = blocks.status_message(job)
+    try:
+        sent = await client.chat_postMessage(channel=channel_id, **message)
+        return sent["channel"], sent["ts"], False
+    except SlackApiError as exc:
+        if exc.response.get("error") not in DM_FALLBACK:
+            raise
+        log.info("cannot post in %s (%s); using a DM", channel_id, exc.response.get("error"))
+    opened = await client.conversations_open(users=user_id)
+    dm = opened["channel"]["id"]
+    sent = await client.chat_postMessage(channel=dm, **message)
+    return sent["channel"], sent["ts"], True
+
+
+async def sync_status(client: AsyncWebClient, rt: Runtime, job_id: str, *,
+                      shown: tuple | None = None, ping: bool = False) -> None:
+    """Make the status message show the job's newest state (update, re-read, repeat while
+    it moves), so a concurrent update by the worker can't leave it stale."""
+    job = None
+    for _ in range(4):
+        async with rt.db.transaction() as s:
+            job = await flow.job(session=s, job_id=job_id)
+        where = target(job)
+        if where is None or rank(job) == shown:
+            break
+        await client.chat_update(channel=where[1], ts=where[2], **blocks.status_message(job))
+        shown = rank(job)
+    where = target(job) if job is not None else None
+    if ping and where and job.status in ("completed", "failed"):
+        text = blocks.ping_text(job)
+        if text:
+            await client.chat_postMessage(channel=where[1], thread_ts=where[2], text=text)
+
+
+# --- listeners -------------------------------------------------------------------------------
+
+
+def register(app: AsyncApp, settings: Settings) -> None:
+    """Wire the /render command, the modals, the buttons, the search and the error mapping."""
+
+    def enqueue():
+        from jobs.enqueue import enqueuer_for
+
+        return enqueuer_for(settings)
+
+    @app.command("/render")
+    async def render_command(ack, body, command, context, client, respond):
+        await ack()  # within 3 s, before any work
+        rt: Runtime = context["rt"]
+        user = chat_user(command)
+        text = (command.get("text") or "").strip()
+        word, _, rest = text.partition(" ")
+        word = word.lower()
+        if word == "credits" and not rest:
+            async with rt.db.transaction() as s:
+                statement = await flow.credit_statement(session=s, settings=settings, user=user)
+            await respond(response_type="ephemeral", **blocks.credits_message(statement))
+        elif word == "link":
+            if not rest.strip():
+                await respond(response_type="ephemeral",
+                              text="Usage: `/render link CODE` (codes come from `renderbot "
+                                   "accounts link-code ACCOUNT` or `/link` on Discord).")
+                return
+            async with rt.db.transaction() as s:
+                account = await flow.link(session=s, user=user, code=rest.strip())
+            log.info("slack user %s/%s linked to account %s", user.team_id, user.user_id,
+                     account.id)
+            await respond(response_type="ephemeral", text=blocks.linked_text(account))
+        elif word in ("help", "?") and not rest:
+            await respond(response_type="ephemeral", text=blocks.help_text())
+        else:
+            await open_form(client, rt, user, trigger_id=command["trigger_id"],
+                            channel_id=command["channel_id"], project=text or None,
+                            respond=respond)
+
+    async def open_form(client, rt: Runtime, user, *, trigger_id, channel_id, project, respond):
+        limit = settings.slack.static_project_limit
+        async with rt.db.transaction() as s:
+            found = await flow.list_projects(session=s, settings=settings, user=user,
+                                             limit=limit + 1)
+            chosen = None
+            if project:
+                chosen = await flow.resolve_project(session=s, settings=settings, user=user,
+                                                    value=project)
+        if chosen is None and not found:
+            await respond(response_type="ephemeral", text=blocks.no_projects_text())
+            return
+        if chosen is None and len(found) == 1:
+            chosen = found[0]
+        listed = None if len(found) > limit else found
+        view = form_view(settings, channel_id=channel_id, values=default_values(settings, chosen),
+                         projects=listed)
+        await client.views_open(trigger_id=trigger_id, view=view)
+
+    @app.options(blocks.B_PROJECT)
+    async def project_search(ack, body, context):
+        rt: Runtime = context["rt"]
+        async with rt.db.transaction() as s:
+            found = await flow.list_projects(session=s, settings=settings, user=chat_user(body),
+                                             search=(body.get("value") or "").strip() or None,
+                                             limit=100)
+        await ack(options=blocks.project_options(found))
+
+    @app.view(blocks.FORM)
+    async def form_submitted(ack, body, view, context):
+        rt: Runtime = context["rt"]
+        user = chat_user(body)
+        values = blocks.read_form(view["state"]["values"])
+        channel_id = json.loads(view.get("private_metadata") or "{}").get("c") or user.user_id
+        if not values.project_id:
+            await ack(response_action="errors", errors={blocks.B_PROJECT: "Pick a project."})
+            return
+        try:
+            seconds = flow.parse_duration(values.duration)
+            wanted = values.render_settings(seconds)
+            rs.validate(wanted, settings.limits)  # core's check, to point at the field
+            async with rt.db.transaction() as s:
+                outcome = await flow.quote(session=s, settings=settings, user=user,
+                                           project_id=values.project_id, render_settings=wanted)
+        except InvalidSettings as exc:
+            message = str(exc).removeprefix(f"{exc.field}: ")
+            await ack(response_action="errors",
+                      errors=blocks.field_errors(exc.field, message[:1].upper() + message[1:]))
+            return
+        except ProjectNotFound as exc:
+            await ack(response_action="errors",
+                      errors=blocks.field_errors("project", flow.friendly(exc)))
+            return
+        if outcome.quote is None:  # settings core refused after all
+            await ack(response_action="errors",
+                      errors=blocks.field_errors("project", outcome.problem or "Not allowed."))
+            return
+        quote = outcome.quote
+        values = replace(values, project_name=outcome.project.name)
+        problem = None if outcome.ok else blocks.insufficient_text(quote.credit_cost, quote.balance)
+        await ack(response_action="update", view=blocks.quote_view(
+            project_name=outcome.project.name, quote=quote, problem=problem,
+            metadata=blocks.quote_metadata(channel_id=channel_id, values=values,
+                                           render_settings=quote.settings.model_dump()),
+        ))
+
+    @app.action(blocks.BACK)
+    async def back_to_form(ack, body, client, context):
+        await ack()
+        rt: Runtime = context["rt"]
+        view = body["view"]
+        meta = json.loads(view["private_metadata"])
+        listed = await listed_projects(rt, settings, chat_user(body))
+        form = form_view(settings, channel_id=meta["c"], values=FormValues.from_compact(meta["f"]),
+                         projects=listed)
+        await client.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
+
+    @app.view(blocks.QUOTE)
+    async def confirmed(ack, body, view, client, context):
+        rt: Runtime = context["rt"]
+        user = chat_user(body)
+        meta = json.loads(view["private_metadata"])
+        values = FormValues.from_compact(meta["f"])
+        origin = {"platform": "slack", "team_id": user.team_id, "channel_id": meta["c"],
+                  "user_id": user.user_id, "message_ts": None, "title": values.project_name}
+        try:
+            async with rt.db.transaction() as s:
+                submitted = await flow.submit(
+                    session=s, settings=settings, user=user, project_id=values.project_id or "",
+                    render_settings=meta["s"], idempotency_key=f"slack:{user.team_id}:{view['id']}",
+                    origin=origin, enqueue=enqueue(),
+                )
+        except RenderbotError as exc:  # too few credits by now, project gone, ...
+            await ack(response_action="update", view=blocks.problem_view(explain(exc)))
+            return
+        job = submitted.job
+        await ack(response_action="update", view=blocks.submitted_view(job, created=submitted.created))
+        if not submitted.created:
+            return  # a double click or a retry: the first one posts the status
+        log.info("slack user %s/%s submitted job %s", user.team_id, user.user_id, job.id,
+                 extra={"job_id": job.id})
+        try:
+            channel_id, ts, in_dm = await post_status(client, job, channel_id=meta["c"],
+                                                      user_id=user.user_id)
+            async with rt.db.transaction() as s:
+                stored = await flow.set_origin(session=s, job_id=job.id, origin={
+                    "channel_id": channel_id, "message_ts": ts, "dm": in_dm})
+            # changes committed before the ts was stored were skipped by the notifier
+            await sync_status(client, rt, job.id, shown=rank(job),
+                              ping=stored.status in ("completed", "failed"))
+        except Exception:  # noqa: BLE001 - the job runs; only its status message is missing
+            log.warning("could not post the status of job %s", job.id, exc_info=True,
+                        extra={"job_id": job.id})
+
+    @app.action(blocks.CANCEL)
+    async def cancel_clicked(ack, body, client, context):
+        await ack()
+        rt: Runtime = context["rt"]
+        user = chat_user(body)
+        async with rt.db.transaction() as s:
+            job = await flow.cancel(session=s, settings=settings, user=user,
+                                    job_id=body["actions"][0]["value"])
+        log.info("slack user %s/%s cancelled job %s (%s)", user.team_id, user.user_id, job.id,
+                 job.status, extra={"job_id": job.id})
+        try:
+            await sync_status(client, rt, job.id)
+        except SlackApiError:
+            log.warning("could not update the status of job %s", job.id, exc_info=True)
+
+    @app.action(blocks.DOWNLOAD)
+    async def download_clicked(ack):
+        await ack()  # a link button: Slack opens the URL, we only acknowledge
+
+    @app.error
+    async def on_error(error, body, respond, client, response):
+        text = explain(error)
+        kind = body.get("type") or ("slash_command" if "command" in body else "")
+        answer = None
+        if response is not None:  # not acknowledged yet: the HTTP response can carry it
+            if kind == "view_submission":
+                return BoltResponse(status=200, body={"response_action": "update",
+                                                      "view": blocks.problem_view(text)})
+            if kind == "block_suggestion":
+                return BoltResponse(status=200, body={"options": []})
+            if kind == "slash_command":
+                return BoltResponse(status=200, body={"response_type": "ephemeral", "text": text})
+            answer = BoltResponse(status=200, body="")
+        try:
+            await tell(client, body, text, respond)
+        except Exception:  # noqa: BLE001
+            log.warning("could not tell the Slack user about an error", exc_info=True)
+        return answer
+
+
+async def tell(client: AsyncWebClient, body: dict[str, Any], text: str, respond) -> None:
+    """An ephemeral message to the user: through response_url, else in the channel, else DM."""
+    if respond is not None and body.get("response_url"):
+        await respond(text=text, response_type="ephemeral", replace_original=False)
+        return
+    user = chat_user(body)
+    channel = (body.get("channel") or {}).get("id") or body.get("channel_id")
+    if not channel and body.get("view"):
+        with_meta = body["view"].get("private_metadata") or "{}"
+        try:
+            channel = json.loads(with_meta).get("c")
+        except ValueError:
+            channel = None
+    if channel:
+        try:
+            await client.chat_postEphemeral(channel=channel, user=user.user_id, text=text)
+            return
+        except SlackApiError as exc:
+            if exc.response.get("error") not in DM_FALLBACK:
+                raise
+    opened = await client.conversations_open(users=user.user_id)
+    await client.chat_postMessage(channel=opened["channel"]["id"], text=text)

@@ -1,0 +1,75 @@
+"""Rate budgets for Slack Web API methods: token buckets, blocked by 429 Retry-After.
+
+Slack limits each method per workspace (``chat.update`` is Tier 3: about 50 calls a
+minute) and ``chat.postMessage`` to about one message a second per channel. A bucket
+refills at ``per_minute / 60`` tokens a second up to ``burst``; so over any minute it
+allows at most ``per_minute + burst`` calls. A 429 blocks the bucket until Retry-After.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+class TokenBucket:
+    def __init__(self, per_minute: float, burst: float = 1.0, *, clock=time.monotonic) -> None:
+        if per_minute <= 0:
+            raise ValueError("per_minute must be positive")
+        self.rate = per_minute / 60.0
+        self.capacity = max(1.0, float(burst))
+        self.clock = clock
+        self.tokens = self.capacity
+        self.stamp = clock()
+        self.blocked_until = 0.0
+        self.taken = 0
+
+    def _refill(self, now: float) -> None:
+        if now > self.stamp:
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+
+    def ready_at(self, now: float | None = None) -> float:
+        """When the next call may go (now or later)."""
+        now = self.clock() if now is None else now
+        self._refill(now)
+        at = now if self.tokens >= 1 else now + (1 - self.tokens) / self.rate
+        return max(at, self.blocked_until)
+
+    def take(self, now: float | None = None) -> bool:
+        now = self.clock() if now is None else now
+        if now < self.blocked_until:
+            return False
+        self._refill(now)
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        self.taken += 1
+        return True
+
+    def block(self, seconds: float, now: float | None = None) -> None:
+        """A 429: nothing goes before ``seconds`` from now, and the bucket starts empty."""
+        now = self.clock() if now is None else now
+        self.blocked_until = max(self.blocked_until, now + max(0.0, seconds))
+        self.tokens = 0.0
+        self.stamp = max(self.stamp, self.blocked_until)
+
+
+class Budgets:
+    """One bucket per key, made on first use: ``("chat.update", team)``,
+    ``("chat.postMessage", team, channel)``."""
+
+    def __init__(self, *, update_per_minute: float, update_burst: float = 4.0,
+                 post_per_minute: float = 60.0, post_burst: float = 3.0) -> None:
+        self.update_per_minute, self.update_burst = update_per_minute, update_burst
+        self.post_per_minute, self.post_burst = post_per_minute, post_burst
+        self._buckets: dict[tuple, TokenBucket] = {}
+
+    def get(self, key: tuple) -> TokenBucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if key[0] == "chat.update":
+                bucket = TokenBucket(self.update_per_minute, self.update_burst)
+            else:
+                bucket = TokenBucket(self.post_per_minute, self.post_burst)
+            self._buckets[key] = bucket
+        return bucket

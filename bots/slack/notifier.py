@@ -1,0 +1,97 @@
+"""The Slack notifier adapter: job changes → ``chat.update`` of the job's status message.
+
+Installed into a worker's runtime by ``jobs.worker.RenderWorker.start`` when a bot token
+(or OAuth installs) is configured. It updates with the bot token through
+:class:`~bots.slack.sender.SlackSender` (throttled per message, budgeted per workspace),
+so it works wherever the worker runs and long after the interaction's ``response_url``
+expired. The app posts the status message and stores its ``ts`` in ``job.origin``; until
+then there is nothing to update and changes are skipped (the app catches up right after
+posting).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bots.slack import blocks, workspaces
+from bots.slack.sender import SlackSender
+from core.notify import JobChange
+from core.schemas import JobRead
+from core.settings import Settings
+
+log = logging.getLogger("renderbot.slack.notifier")
+STATUS_ORDER = {"queued": 0, "processing": 1, "completed": 2, "failed": 2, "cancelled": 2}
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+def rank(job: JobRead) -> tuple:
+    """Orders the states of one job: a lower rank never replaces a higher one."""
+    terminal = job.status in TERMINAL
+    return (
+        STATUS_ORDER.get(job.status, 0),
+        100 if terminal else job.progress,
+        int(job.cancel_requested),
+        -(job.queue_position or 0),
+    )
+
+
+def target(job: JobRead) -> tuple[str, str, str] | None:
+    """(team id, channel id, message ts) of the job's Slack status message, if it has one."""
+    origin = job.origin or {}
+    if origin.get("platform") != "slack":
+        return None
+    team_id, channel_id, ts = origin.get("team_id"), origin.get("channel_id"), origin.get("message_ts")
+    if not team_id or not channel_id or not ts:
+        return None
+    return str(team_id), str(channel_id), str(ts)
+
+
+class SlackNotifier:
+    def __init__(self, sender: SlackSender) -> None:
+        self.sender = sender
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, engine_of=None) -> SlackNotifier:
+        if not workspaces.enabled(settings):
+            raise ValueError("neither RENDERBOT_SLACK_BOT_TOKEN nor OAuth client id/secret is set")
+        s = settings.slack
+        return cls(SlackSender(
+            token_for=workspaces.BotTokens(settings, engine_of or _no_engine),
+            api_base=workspaces.api_base(settings), update_interval=s.update_interval,
+            per_team_updates_per_minute=s.per_team_updates_per_minute,
+        ))
+
+    async def job_changed(self, job: JobRead, change: JobChange) -> None:
+        where = target(job)
+        if where is None:
+            return
+        team_id, channel_id, ts = where
+        then = None
+        ping = blocks.ping_text(job) if change in ("completed", "failed") else None
+        if ping is not None:
+            def then(ping=ping, job_id=job.id):
+                self.sender.post(team_id, channel_id, {"text": ping, "thread_ts": ts},
+                                 tag=f"ping:{job_id}")
+        self.sender.update(team_id, channel_id, ts, blocks.status_message(job), rank=rank(job),
+                           terminal=job.status in TERMINAL, then=then)
+
+    async def close(self, within: float = 10.0) -> None:
+        await self.sender.flush(within)
+        await self.sender.close()
+
+
+def _no_engine():
+    raise RuntimeError("multi-workspace Slack needs the runtime's database")
+
+
+def install(runtime) -> SlackNotifier | None:
+    """Add the Slack notifier to a runtime's notifiers (once) when Slack is configured."""
+    if not workspaces.enabled(runtime.settings):
+        return None
+    for adapter in runtime.notifiers.adapters:
+        if isinstance(adapter, SlackNotifier):
+            return adapter
+    notifier = SlackNotifier.from_settings(runtime.settings, engine_of=lambda: runtime.db.engine)
+    runtime.notifiers.add(notifier)
+    log.info("slack status updates enabled (%s)", notifier.sender.api_base)
+    return notifier
