@@ -26,7 +26,7 @@ from core.render.local_server import (
     find_ffprobe,
 )
 from tests.render.conftest import REPO, require_render_services, server_kwargs, short_socket_dir
-from tests.render.helpers import probe, props, top_level_atoms
+from tests.render.helpers import decode_frame, probe, props, top_level_atoms
 
 FAST = {"crf": 23, "x264_preset": "veryfast", "audio_bitrate": None}
 
@@ -155,7 +155,9 @@ def _write_tone(path: Path, seconds: float = 2.0, rate: int = 44100) -> None:
 
 
 @pytest.mark.asyncio
-async def test_audio_url_drives_bars_and_is_muxed_as_aac(render_server, tmp_path, ffprobe):
+async def test_audio_url_drives_bars_and_is_muxed_as_aac(
+    render_server, tmp_path, ffprobe, ffmpeg
+):
     media = tmp_path / "media"
     media.mkdir()
     _write_tone(media / "tone.wav")
@@ -181,6 +183,12 @@ async def test_audio_url_drives_bars_and_is_muxed_as_aac(render_server, tmp_path
     assert int(_video(info)["nb_read_frames"]) == 30
     atoms = top_level_atoms(out)
     assert atoms.index("moov") < atoms.index("mdat"), atoms
+    # the bars follow the audio, not the procedural animation
+    procedural = await render(render_server, tmp_path / "procedural.mp4")
+    assert procedural.state == "done"
+    with_audio = decode_frame(ffmpeg, out, 20)
+    without = decode_frame(ffmpeg, tmp_path / "procedural.mp4", 20)
+    assert sum(abs(a - b) for a, b in zip(with_audio, without, strict=True)) / len(without) > 1.0
 
 
 # ---------------------------------------------------------------- errors

@@ -29,8 +29,6 @@ export const layoutFor = (width: number, height: number): Layout => {
 
 const FONT_STACK = '"DejaVu Sans", "Liberation Sans", "Helvetica Neue", Arial, sans-serif';
 
-const nextPowerOfTwo = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(2, n)));
-
 /** Deterministic "music-like" bar levels (0..1) for renders without audio. */
 const proceduralLevels = (count: number, seed: number, time: number): number[] => {
 	const levels: number[] = [];
@@ -53,7 +51,14 @@ const proceduralLevels = (count: number, seed: number, time: number): number[] =
 	return levels;
 };
 
-/** Bar levels from the audio's spectrum at the current frame. */
+const SPECTRUM_SAMPLES = 512;
+
+/**
+ * Bar levels from the audio's spectrum at the current frame. visualizeAudio()
+ * returns linearly spaced frequency bins (0 Hz → Nyquist); music lives in the
+ * first few, so bars take log-spaced bands (~40 Hz → ~16 kHz at 44.1 kHz) and
+ * show each band's peak on a decibel scale.
+ */
 const useAudioLevels = (audioUrl: string, count: number): number[] => {
 	const frame = useCurrentFrame();
 	const {fps} = useVideoConfig();
@@ -66,15 +71,22 @@ const useAudioLevels = (audioUrl: string, count: number): number[] => {
 		fps,
 		frame,
 		audioData,
-		numberOfSamples: nextPowerOfTwo(count * 2),
+		numberOfSamples: SPECTRUM_SAMPLES,
 		optimizeFor: 'speed',
 		smoothing: true,
 	});
-	// keep the musically interesting lower part of the spectrum and lift the
-	// quiet highs so every bar moves
+	const first = 1;
+	const last = Math.floor(SPECTRUM_SAMPLES * 0.72);
 	return new Array(count).fill(0).map((_, i) => {
-		const v = samples[i] ?? 0;
-		return Math.min(1, 0.04 + Math.sqrt(v) * 1.25);
+		const lo = Math.floor(first * (last / first) ** (i / count));
+		const hi = Math.max(lo + 1, Math.floor(first * (last / first) ** ((i + 1) / count)));
+		let peak = 0;
+		for (let k = lo; k < hi; k++) {
+			peak = Math.max(peak, samples[k] ?? 0);
+		}
+		// -60 dB → 0, 0 dB → 1
+		const db = 20 * Math.log10(Math.max(peak, 1e-6));
+		return Math.min(1, Math.max(0.04, (db + 60) / 60));
 	});
 };
 
