@@ -121,7 +121,11 @@ class RenderJob(Base):
         # dashboard read models (core/admin.py): window scans by time, per state
         Index("ix_render_job_created_at", "created_at"),
         Index("ix_render_job_started_at", "started_at"),
-        Index("ix_render_job_finished_at", "finished_at"),
+        # covers the health page's per-interval summary (an index-only scan)
+        Index(
+            "ix_render_job_finished_at_summary", "finished_at", "status", "backend",
+            "download_count", "credit_cost", "cost_reported",
+        ),
         Index("ix_render_job_status_finished_at", "status", "finished_at"),
     )
 
@@ -194,6 +198,7 @@ class CreditEntry(Base):
         ),
         Index("ix_credit_entry_account_id_created_at", "account_id", "created_at"),
         Index("ix_credit_entry_created_at", "created_at"),
+        Index("ix_credit_entry_kind_created_at", "kind", "created_at", "amount"),  # dashboard
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
