@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.dashboard",
     "tests.fixtures.fake_discord",
     "tests.fixtures.api",
+    "tests.fixtures.fake_slack",
     "tests.fixtures.lambda_standin",
 ]
 
