@@ -14,7 +14,8 @@ Definitions (for a window ``[start, end)``):
   ``job_event`` rows (``error`` events are attempts that failed and were retried);
 * download-link usage = completed jobs with ``download_count > 0`` / completed jobs;
 * queue wait = ``started_at − queued_at`` of jobs started in the window; render time =
-  ``finished_at − started_at`` of jobs completed in it; percentiles are nearest-rank;
+  ``finished_at − started_at`` of jobs completed in it; percentiles are nearest-rank,
+  over the latest ``PERCENTILE_SAMPLE`` (10,000) such jobs of the window;
 * credits debited / refunded = ledger entries created in the window.
 
 Actions go through ``core.renders`` / ``core.credits`` and leave an audit trail with the
@@ -37,7 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Float, Integer, and_, case, func, or_, select
+from sqlalchemy import Float, Integer, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -67,6 +68,7 @@ PLATFORMS = ("discord", "slack", "api", "cli")
 BACKENDS = ("local", "lambda")
 MAX_LIST = 500
 MAX_WINDOW_RETRY = 500
+PERCENTILE_SAMPLE = 10_000  # percentiles over at most the latest 10,000 jobs of a window
 
 # Dramatiq's RedisBroker keys (dramatiq/brokers/redis/dispatch.lua), namespace "dramatiq",
 # queue "renders" (jobs/enqueue.py): list <ns>:<q> holds ready message ids, hash
@@ -135,7 +137,8 @@ def window(key: str, now: datetime | None = None) -> Window:
 
 
 class Percentiles(BaseModel):
-    count: int = 0
+    count: int = 0  # matching jobs in the window
+    sample: int = 0  # the latest ones the percentiles are taken over
     p50: float | None = None
     p95: float | None = None
 
@@ -266,12 +269,14 @@ async def health(
         session,
         epoch(RenderJob.started_at) - epoch(RenderJob.queued_at),
         [RenderJob.started_at >= start, RenderJob.started_at < end],
+        RenderJob.started_at,
     )
     render_time = await _percentiles(
         session,
         epoch(RenderJob.finished_at) - epoch(RenderJob.started_at),
         [RenderJob.status == "completed", RenderJob.finished_at >= start,
          RenderJob.finished_at < end, RenderJob.started_at.is_not(None)],
+        RenderJob.finished_at,
     )
     ledger = dict(
         (
@@ -383,27 +388,45 @@ async def _finished(
     return buckets, totals, downloaded, cost
 
 
-async def _percentiles(session: AsyncSession, duration, where: Sequence) -> Percentiles:
-    """Nearest-rank p50 and p95 (the value at rank ceil(p·n)) computed in the database."""
-    inner = select(duration.label("d")).where(*where).subquery()
-    ranked = select(
-        inner.c.d,
-        func.row_number().over(order_by=inner.c.d).label("rn"),
-        func.count().over().label("n"),
-    ).subquery()
-    rows = await session.execute(
-        select(ranked.c.rn, ranked.c.n, ranked.c.d).where(
-            or_(ranked.c.rn == (ranked.c.n * 50 + 99) // 100,
-                ranked.c.rn == (ranked.c.n * 95 + 99) // 100)
-        )
-    )
-    found = rows.all()
-    if not found:
+async def _percentiles(
+    session: AsyncSession, duration, where: Sequence, latest_first
+) -> Percentiles:
+    """Nearest-rank p50 and p95 (the value at rank ceil(p·m)) of the latest
+    ``PERCENTILE_SAMPLE`` matching jobs (all of them in any but the busiest windows),
+    computed in the database: PostgreSQL's ``percentile_disc``; on SQLite, whose window
+    functions are slow, one ``ORDER BY … LIMIT 1 OFFSET k`` per percentile."""
+    total = int(await session.scalar(select(func.count()).where(*where)) or 0)
+    if not total:
         return Percentiles()
-    n = int(found[0].n)
-    by_rank = {int(r.rn): round(float(r.d), 3) for r in found}  # ms (SQLite: julianday)
-    return Percentiles(count=n, p50=by_rank.get((n * 50 + 99) // 100),
-                       p95=by_rank.get((n * 95 + 99) // 100))
+    sample = (
+        select(duration.label("d")).where(*where).order_by(latest_first.desc())
+        .limit(PERCENTILE_SAMPLE).subquery()
+    )
+    m = min(total, PERCENTILE_SAMPLE)
+    if session.bind.dialect.name == "postgresql":
+        p50, p95 = (
+            await session.execute(
+                select(func.percentile_disc(0.5).within_group(sample.c.d),
+                       func.percentile_disc(0.95).within_group(sample.c.d))
+            )
+        ).one()
+    else:
+        p50 = await _rank(session, sample.c.d, m, (m * 50 + 99) // 100)
+        p95 = await _rank(session, sample.c.d, m, (m * 95 + 99) // 100)
+    return Percentiles(count=total, sample=m, p50=_ms(p50), p95=_ms(p95))
+
+
+async def _rank(session: AsyncSession, column, n: int, rank: int) -> float | None:
+    """The value at 1-based ``rank`` in ascending order (sorting from the nearer end)."""
+    if rank <= n - rank + 1:
+        query = select(column).order_by(column).offset(rank - 1)
+    else:
+        query = select(column).order_by(column.desc()).offset(n - rank)
+    return await session.scalar(query.limit(1))
+
+
+def _ms(value) -> float | None:
+    return None if value is None else round(float(value), 3)  # SQLite's julianday: ~0.1 ms
 
 
 def _rules(

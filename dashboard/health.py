@@ -34,10 +34,10 @@ def health_page(window_key: str) -> None:
     row = st.columns(4)
     row[0].metric("Queue wait p50", fmt.seconds(report.queue_wait.p50))
     row[1].metric("Queue wait p95", fmt.seconds(report.queue_wait.p95),
-                  help=f"{report.queue_wait.count} job(s) started in the window")
+                  help=_sample(report.queue_wait, "started"))
     row[2].metric("Render time p50", fmt.seconds(report.render_time.p50))
     row[3].metric("Render time p95", fmt.seconds(report.render_time.p95),
-                  help=f"{report.render_time.count} job(s) completed in the window")
+                  help=_sample(report.render_time, "completed"))
     row = st.columns(4)
     row[0].metric("Credits debited", fmt.count(report.credits_debited))
     row[1].metric("Credits refunded", fmt.count(report.credits_refunded))
@@ -67,6 +67,13 @@ def health_page(window_key: str) -> None:
 
     _lambda_and_broker(report, settings)
     actions.window_retry(report.window, report.failed)
+
+
+def _sample(p: admin.Percentiles, what: str) -> str:
+    text = f"{p.count:,} job(s) {what} in the window"
+    if p.sample < p.count:
+        text += f"; percentiles of the latest {p.sample:,}"
+    return text
 
 
 def _lambda_and_broker(report: admin.Health, settings) -> None:

@@ -49,3 +49,25 @@ async def test_the_seed_is_red_because_of_its_error_rate(db, seeded):
     assert report.status == "red"
     assert report.status_rule == f"error rate {want.error_rate * 100:.1f}% ≥ 10.0%"
     assert {r.level for r in report.rules} == {"red", "amber"}
+
+
+async def test_percentiles_are_taken_over_the_latest_jobs_of_a_busy_window(
+    db, seeded, monkeypatch
+):
+    from tests.dashboard.expected import nearest_rank
+
+    monkeypatch.setattr(admin, "PERCENTILE_SAMPLE", 5)
+    async with db.transaction() as s:
+        report = await admin.health(session=s, window_key="1h", now=seeded.now)
+    start = seeded.now - timedelta(hours=1)
+    started = sorted((j for j in seeded.jobs.values() if j.started and j.started >= start),
+                     key=lambda j: j.started)
+    latest = [(j.started - j.created).total_seconds() for j in started[-5:]]
+    assert (report.queue_wait.count, report.queue_wait.sample) == (len(started), 5)
+    assert report.queue_wait.p50 == pytest.approx(nearest_rank(latest, 50), abs=0.01)
+    assert report.queue_wait.p95 == pytest.approx(nearest_rank(latest, 95), abs=0.01)
+    done = sorted((j for j in seeded.jobs.values() if j.status == "completed"
+                   and j.finished >= start), key=lambda j: j.finished)
+    latest = [(j.finished - j.started).total_seconds() for j in done[-5:]]
+    assert report.render_time.p50 == pytest.approx(nearest_rank(latest, 50), abs=0.01)
+    assert report.render_time.p95 == pytest.approx(nearest_rank(latest, 95), abs=0.01)
