@@ -10,7 +10,7 @@ bulk-loads ``--jobs`` render jobs spread over ``--days`` days (90% completed, 5%
 their events (queued, processing, attempts, errors, 4 progress steps, final state: about
 9 per job) and ledger entries (debits, refunds), runs ANALYZE (VACUUM ANALYZE on
 PostgreSQL, as autovacuum would), then times
-``core.admin.health`` for every window (the whole health page: 8 queries) and the job
+``core.admin.health`` for every window (the whole health page: 10 queries on PostgreSQL, 12 on SQLite) and the job
 explorer's list and detail queries. Prints the median of ``--runs`` runs after one
 warm-up run, in milliseconds.
 """
