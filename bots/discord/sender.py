@@ -143,7 +143,8 @@ class StatusSender:
         self.progress_attempts = progress_attempts
         self.timeout = timeout
         self.stats = Stats()
-        self._global = _GlobalPacer(global_rate, burst=min(5.0, global_rate))
+        # any 1-second window sees at most rate + burst requests (≈ 1.1 × rate)
+        self._global = _GlobalPacer(global_rate, burst=max(1.0, min(5.0, global_rate / 10)))
         self._slots: dict[tuple, _Slot] = {}
         self._finished: dict[tuple, float] = {}
         self._buckets: dict[str, _Bucket] = {}
@@ -317,7 +318,8 @@ class StatusSender:
             bucket.in_flight -= 1
             self._in_flight -= 1
         now = time.monotonic()
-        self._learn(bucket, headers, now)
+        if status != 429:  # a 429's own headers may describe another (sub-)limit
+            self._learn(bucket, headers, now)
         if 200 <= status < 300:
             self._sent(slot, version, payload, now)
         elif status == 429:
@@ -360,7 +362,7 @@ class StatusSender:
             self._global.blocked_until = max(self._global.blocked_until, now + retry_after)
         else:
             bucket.remaining = 0
-            bucket.reset_at = max(bucket.reset_at, now + retry_after)
+            bucket.reset_at = now + retry_after
         slot.not_before = now + retry_after
         log.info("discord 429 on %s %s (%s); retrying in %.2f s", slot.method, slot.path,
                  headers.get("X-RateLimit-Scope", "?"), retry_after)

@@ -27,6 +27,12 @@ async def discord_account(db, *, user_id="4242", guild=GUILD, credits_=10,
     return account.id, ids
 
 
+async def submitted(fake, quote: dict) -> dict:
+    """The quote message once the bot has recorded the status message (its last step)."""
+    return await wait_until(lambda: "Submitted" in fake.messages[quote["id"]]["content"]
+                            and fake.messages[quote["id"]])
+
+
 async def jobs_of(db, account_id: str):
     async with db.transaction() as s:
         return await renders.list_(session=s, account_id=account_id)
@@ -202,6 +208,7 @@ async def test_confirm_posts_a_public_status_message_and_links_it(harness, fake_
     assert not status["flags"] & 64
     assert "⏳ **Queued** — Teaser" in status["content"]
     assert "next in the queue" in status["content"]
+    done = await submitted(fake_discord, quote)
     (job,) = await jobs_of(db, account)
     assert job.origin["message_id"] == status["id"]
     assert job.origin["channel_id"] == CHANNEL and job.origin["user_id"] == user["id"]
@@ -212,10 +219,8 @@ async def test_confirm_posts_a_public_status_message_and_links_it(harness, fake_
         )
     assert not replay.created and replay.job.id == job.id
     assert find_component(status, f"rb:cancel:{job.id}")["style"] == 4
-    submitted = await wait_until(lambda: "Submitted" in fake_discord.messages[quote["id"]][
-        "content"] and fake_discord.messages[quote["id"]])
-    assert f"/{GUILD}/{CHANNEL}/{status['id']}" in submitted["content"]
-    assert submitted["components"] == []
+    assert f"/{GUILD}/{CHANNEL}/{status['id']}" in done["content"]
+    assert done["components"] == []
 
 
 async def test_status_goes_to_a_dm_when_the_channel_refuses(harness, fake_discord, user, db):
@@ -226,6 +231,7 @@ async def test_status_goes_to_a_dm_when_the_channel_refuses(harness, fake_discor
     await harness.confirm(quote, user)
     dm = await wait_until(lambda: fake_discord.dm_channels.get(user["id"]))
     status = await harness.status_message(channel_id=dm)
+    assert f"/@me/{dm}/{status['id']}" in (await submitted(fake_discord, quote))["content"]
     (job,) = await jobs_of(db, account)
     assert job.origin["channel_id"] == dm and job.origin["dm"] is True
     assert job.origin["message_id"] == status["id"]
@@ -313,3 +319,37 @@ async def test_unexpected_errors_get_an_error_id_and_charge_nothing(
     assert correlation in caplog.text
     assert await jobs_of(db, account) == []
     assert await balance(db, account) == 10
+
+
+async def test_a_429_on_the_status_post_is_waited_out_by_discord_py(
+    harness, fake_discord, user, db
+):
+    await discord_account(db, credits_=10)
+    await harness.start_bot()
+    quote = await harness.quote(user)
+    fake_discord.inject_429("POST", rf"/channels/{CHANNEL}/messages", retry_after=1.0,
+                            agent="discord.py")
+    await harness.confirm(quote, user)
+    status = await harness.status_message()
+    posts = fake_discord.calls_to("POST", rf"/channels/{CHANNEL}/messages")
+    assert [c.status for c in posts] == [429, 200]
+    assert posts[1].at - posts[0].at >= 1.0
+    assert status["channel_id"] == CHANNEL
+
+
+async def test_a_429_without_via_is_not_waited_on_and_the_status_goes_to_a_dm(
+    harness, fake_discord, user, db
+):
+    account, _ = await discord_account(db, credits_=10)
+    await harness.start_bot()
+    quote = await harness.quote(user)
+    fake_discord.inject_429("POST", rf"/channels/{CHANNEL}/messages", retry_after=30,
+                            via=False, agent="discord.py")
+    started = asyncio.get_running_loop().time()
+    await harness.confirm(quote, user)
+    dm = await wait_until(lambda: fake_discord.dm_channels.get(user["id"]))
+    await harness.status_message(channel_id=dm)
+    await submitted(fake_discord, quote)
+    assert asyncio.get_running_loop().time() - started < 10
+    (job,) = await jobs_of(db, account)
+    assert job.origin["channel_id"] == dm
