@@ -23,6 +23,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -70,6 +71,8 @@ class LocalRenderStatus:
     output_path: Path | None
     error_message: str | None
     retryable: bool
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
     @property
     def terminal(self) -> bool:
@@ -91,6 +94,8 @@ class LocalRenderStatus:
             output_path=Path(output) if output else None,
             error_message=error.get("message") if error else None,
             retryable=bool(error.get("retryable")) if error else False,
+            started_at=_parse_time(data.get("startedAt")),
+            finished_at=_parse_time(data.get("finishedAt")),
         )
 
 
@@ -437,6 +442,12 @@ def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _absolute(path: Path | str) -> str:

@@ -283,25 +283,21 @@ async def test_cancel_while_queued_never_renders(render_server, tmp_path):
 @pytest.mark.asyncio
 async def test_renders_run_one_at_a_time_in_fifo_order(render_server, tmp_path):
     ids = [rid(f"fifo{i}") for i in range(3)]
-    for i, render_id in enumerate(ids):
+    submitted = [
         await render_server.submit(
             render_id=render_id, input_props=props(durationInFrames=15),
             output_path=tmp_path / f"{i}.mp4", **FAST,
         )
-    rendering_seen = 0
-    while True:
-        statuses = [await render_server.status(r) for r in ids]
-        rendering = [s for s in statuses if s.state == "rendering"]
-        assert len(rendering) <= 1
-        rendering_seen = max(rendering_seen, len(rendering))
-        queued = [s for s in statuses if s.state == "queued"]
-        assert sorted(s.queue_position for s in queued) == [s.queue_position for s in queued]
-        if all(s.terminal for s in statuses):
-            break
-        await asyncio.sleep(0.05)
+        for i, render_id in enumerate(ids)
+    ]
+    # the last two wait behind the first, in order
+    assert submitted[1].state == submitted[2].state == "queued"
+    assert submitted[2].queue_position == submitted[1].queue_position + 1
+    statuses = [await render_server.wait(r, max_wait=240, poll_interval=0.1) for r in ids]
     assert [s.state for s in statuses] == ["done"] * 3
-    mtimes = [(tmp_path / f"{i}.mp4").stat().st_mtime_ns for i in range(3)]
-    assert mtimes == sorted(mtimes)
+    for earlier, later in zip(statuses, statuses[1:], strict=False):
+        # FIFO, and the next one starts only when the previous one has finished
+        assert later.started_at >= earlier.finished_at, (earlier, later)
 
 
 @pytest.mark.asyncio
