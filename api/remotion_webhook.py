@@ -6,9 +6,9 @@ not). A bad or missing signature is a 401 and changes nothing; a signed body we 
 use is a 400; everything else is a 200 (unknown or already finished jobs included), so
 Remotion does not send it again.
 
-When this process ended a job, the webhook callers' callback (``render.completed`` ...)
-is queued for the workers, as the API does when it cancels a queued job: the worker's
-callback notifier never sees a change made here.
+When this process ended a job, the change is announced to the workers
+(``announce_change``): their notifiers — chat messages, webhook callers' callbacks — are
+the ones that fan job changes out, and they would not otherwise see a change made here.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import runtime
-from core import callbacks as core_callbacks
 from core import lambda_webhook
 from core.runtime import Runtime
+from jobs.enqueue import announcer_for
 
 log = logging.getLogger("renderbot.api.remotion")
 router = APIRouter(tags=["webhooks"])
@@ -39,21 +39,21 @@ async def remotion_webhook(request: Request, rt: Runtime = Depends(runtime)) -> 
         return _error(401, "unauthorized", "invalid or missing X-Remotion-Signature")
     except lambda_webhook.InvalidPayload as exc:
         return _error(400, "bad_request", str(exc))
-    for job, change in outcome.changes:
-        _queue_callback(rt, job.id, change)
+    if outcome.changes:
+        _announce(rt, outcome.changes)
     return JSONResponse({"ok": True, "action": outcome.action, "job_id": outcome.job_id})
 
 
-def _queue_callback(rt: Runtime, job_id: str, change) -> None:
-    event = core_callbacks.event_for(change)
-    if event is None or event == "render.progress":
-        return
+def _announce(rt: Runtime, changes) -> None:
     try:
-        from jobs.callbacks import send_event
-
-        send_event(rt.settings, job_id, event)
-    except Exception:  # noqa: BLE001 - the job is done; a lost callback is logged, not fatal
-        log.warning("could not queue the %s callback for job %s", event, job_id, exc_info=True)
+        announce = announcer_for(rt.settings)
+        if announce is None:
+            log.warning("no broker: job changes made by the Remotion webhook are not announced")
+            return
+        for job, change in changes:
+            announce(job.id, change)
+    except Exception:  # noqa: BLE001 - the job has ended; a lost announcement is only logged
+        log.warning("could not announce a job change to the workers", exc_info=True)
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:

@@ -79,6 +79,12 @@ async def _notify(rt: Runtime, job_id: str, change: JobChange) -> None:
     await rt.notifiers.job_changed(job, change)
 
 
+async def announce(rt: Runtime, job_id: str, change: JobChange) -> None:
+    """Fan out a change made outside this process's pipeline (the Remotion completion
+    webhook ends jobs in the API process) through this runtime's notifiers."""
+    await _notify(rt, job_id, change)
+
+
 async def start(rt: Runtime, job_id: str, after_attempt: int = 0) -> Next:
     w = rt.settings.worker
     async with rt.db.transaction() as session:

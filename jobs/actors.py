@@ -34,6 +34,13 @@ async def poll_render(job_id: str, attempt: int) -> None:
     schedule(await pipeline.poll(runtime.current(), job_id, attempt))
 
 
+@dramatiq.actor(queue_name=RENDER_QUEUE, throws=(JobNotFound,), **RETRY)
+async def announce_change(job_id: str, change: str) -> None:
+    """A job change made outside the workers (the Remotion webhook, in the API process):
+    the worker's notifiers (chat, callbacks) announce it, as if a poll had made it."""
+    await pipeline.announce(runtime.current(), job_id, change)
+
+
 @dramatiq.actor(queue_name=RENDER_QUEUE, max_retries=0)
 async def reconcile() -> None:
     for step in await pipeline.reconcile(runtime.current()):

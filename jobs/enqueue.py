@@ -7,6 +7,7 @@ in-process broker when a worker runs in this process (``serve``, ``demo``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import dramatiq
@@ -39,6 +40,16 @@ def send(broker: dramatiq.Broker, actor_name: str, *args, delay_ms: int | None =
         queue_name=RENDER_QUEUE, actor_name=actor_name, args=args, kwargs={}, options={}
     )
     broker.enqueue(message, delay=delay_ms)
+
+
+def announcer_for(settings: Settings) -> Callable[[str, str], None] | None:
+    """``announce(job_id, change)`` for a job change made outside the workers (the
+    Remotion completion webhook, in the API): a worker's notifiers fan it out. None when
+    there is no broker to send to (embedded default without an in-process worker)."""
+    producer = _producer(settings)
+    if producer is None:
+        return None
+    return lambda job_id, change: send(producer, "announce_change", job_id, change)
 
 
 def enqueuer_for(settings: Settings) -> Enqueue | None:

@@ -109,7 +109,7 @@ class StandinRender:
     cancel_seen: bool = False
     local_ids: list[str] = field(default_factory=list)
     output: dict[str, Any] | None = None  # where the mp4 went: endpoint, bucket, key
-    webhooks: list[dict[str, Any]] = field(default_factory=list)  # type, status, at
+    webhooks: list[dict[str, Any]] = field(default_factory=list)  # type, status, at, answer
     finished_at: float | None = None
     faults: Faults = field(default_factory=Faults)
 
@@ -679,13 +679,18 @@ class LambdaStandIn:
         }
         async with httpx.AsyncClient(timeout=10.0) as client:
             for errors in range(3):  # invokeWebhook: 2 retries, 1 s · 2^n backoff
+                answer = None
                 try:
                     response = await client.post(hook["url"], content=body, headers=headers)
                     status = response.status_code
+                    try:
+                        answer = response.json()
+                    except ValueError:
+                        answer = response.text
                 except httpx.HTTPError as exc:
                     status = f"error: {type(exc).__name__}"
                 render.webhooks.append({"type": payload["type"], "status": status,
-                                        "at": time.time()})
+                                        "at": time.time(), "answer": answer})
                 if isinstance(status, int) and 200 <= status < 300:
                     return
                 await asyncio.sleep(self.webhook_backoff * 2 ** errors)

@@ -1,0 +1,217 @@
+"""The whole flow on the ``lambda`` backend: submit → worker → Remotion Lambda (the
+stand-in, really rendering) → mp4 in the "R2" bucket → presigned link → completed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from core import credits, renders
+from core.models import RenderJob
+from core.render_settings import RenderSettings
+from core.runtime import Runtime
+from core.settings import RemotionSettings
+from tests.fixtures.lambda_standin import lambda_stack, make_lambda_settings
+from tests.fixtures.pipeline import TINY, wait_for
+from tests.pipeline.test_local_pipeline import _submit, probe, video_stream
+
+
+class Recorder:
+    """A notifier adapter: the changes the worker announced, per job."""
+
+    def __init__(self) -> None:
+        self.changes: dict[str, list[str]] = {}
+
+    async def job_changed(self, job, change) -> None:
+        self.changes.setdefault(job.id, []).append(change)
+
+
+async def _download(url: str, path) -> str:
+    """GET the job's link (a counted link that redirects to the presigned storage URL);
+    returns the URL the bytes came from."""
+    async with httpx.AsyncClient(timeout=30, follow_redirects=True) as client:
+        response = await client.get(url)
+    assert response.status_code == 200, response.text[:300]
+    await asyncio.to_thread(path.write_bytes, response.content)
+    return str(response.url)
+
+
+async def _job_row(db, job_id: str) -> RenderJob:
+    async with db.transaction() as s:
+        return await s.get(RenderJob, job_id)
+
+
+async def test_a_lambda_render_lands_in_r2_and_completes_the_job(
+    db, lambda_settings, factory, lambda_worker, lambda_standin, moto_s3, s3_bucket, tmp_path
+):
+    account = await factory.account(credits_=10)
+    project = await factory.project(account, name="Lambda test")
+    body = {**TINY, "duration": 2, "frame_rate": 25, "effects": ["vignette"]}
+    job = await _submit(db, lambda_settings, account, project, body)
+
+    seen = []
+    done = await wait_for(db, job.id, seen=seen, within=120)
+
+    assert done.status == "completed", done.error
+    progress = [j.progress for j in seen]
+    assert progress == sorted(progress)
+    assert any(0 < p < 100 for p in progress), progress
+    assert done.progress == 100 and done.attempts == 1
+    # the function wrote the mp4 straight into the "R2" bucket, at the job's key
+    key = f"renders/{job.id}.mp4"
+    render = lambda_standin.only_render()
+    assert render.output["endpoint"] == moto_s3.endpoint_url
+    assert (render.output["bucket"], render.output["key"]) == (s3_bucket, key)
+    head = moto_s3.client().head_object(Bucket=s3_bucket, Key=key)
+    # ... and the link downloads a playable mp4 of the requested shape
+    path = tmp_path / "download.mp4"
+    source = await _download(done.result_url, path)
+    assert source.startswith(f"{moto_s3.endpoint_url}/{s3_bucket}/{key}?")
+    assert "X-Amz-Signature=" in source
+    assert path.stat().st_size == head["ContentLength"]
+    info = probe(path)
+    video = video_stream(info)
+    assert (video["width"], video["height"]) == (320, 180)
+    assert video["codec_name"] == "h264" and video["pix_fmt"] == "yuv420p"
+    assert video["r_frame_rate"] == "25/1" and int(video["nb_read_frames"]) == 50
+    assert abs(float(info["format"]["duration"]) - 2.0) < 0.05
+    # cost, plan and Lambda ids are on the job; one debit
+    row = await _job_row(db, job.id)
+    assert row.cost_reported is not None and row.cost_reported > 0
+    assert row.output_key == key and row.output_size == head["ContentLength"]
+    assert row.backend == "lambda" and row.backend_ref == f"{render.bucket}/{render.render_id}"
+    plan = row.backend_info["lambda_plan"]
+    start = lambda_standin.invocations_of("start")[0].payload
+    assert start["framesPerLambda"] == plan["frames_per_lambda"]
+    assert plan["functions"] == plan["renderers"] + 1 == row.backend_info["capacity_units"]
+    assert row.backend_info["lambda_render_id"] == render.render_id
+    # the wire carried the R2 provider in camelCase
+    assert set(start["outName"]["s3OutputProvider"]) == {
+        "endpoint", "accessKeyId", "secretAccessKey", "region"}
+    async with db.transaction() as s:
+        statement = await credits.statement(session=s, account_id=account)
+        events = await renders.events(session=s, job_id=job.id)
+    assert [e.kind for e in statement.entries] == ["debit", "grant"]
+    assert [e.state for e in events if e.kind == "state"] == ["queued", "processing", "completed"]
+
+
+@pytest.mark.parametrize("backend", ["local", "lambda"])
+async def test_switching_the_backend_changes_nothing_else(
+    backend, db, tmp_path, database_url, factory, lambda_standin, moto_s3, s3_bucket,
+    render_server_dir, monkeypatch,
+):
+    """Same settings, same service, actors, storage and notifier: only
+    RENDERBOT_RENDER_BACKEND differs, and the job goes through the same states."""
+    monkeypatch.setenv("RENDERBOT_RENDER_BACKEND", backend)
+    settings = make_lambda_settings(
+        tmp_path, database_url, standin=lambda_standin, r2=moto_s3, bucket=s3_bucket,
+        render_backend=None, render_server_dir=render_server_dir,
+    )
+    assert settings.render_backend == backend
+    account = await factory.account(credits_=5)
+    project = await factory.project(account)
+    recorder = Recorder()
+    with lambda_stack(settings) as worker:
+        worker.rt.notifiers.add(recorder)
+        assert worker.rt.backend.name == backend
+        job = await _submit(db, settings, account, project, TINY)
+        done = await wait_for(db, job.id, within=120)
+    assert done.status == "completed", done.error
+    changes = recorder.changes[job.id]
+    assert changes[0] == "processing" and changes[-1] == "completed"
+    assert set(changes[1:-1]) <= {"progress"}
+    async with db.transaction() as s:
+        events = await renders.events(session=s, job_id=job.id)
+    assert [e.state for e in events if e.kind == "state"] == ["queued", "processing", "completed"]
+    # the video is in the same bucket at the same key either way
+    head = moto_s3.client().head_object(Bucket=s3_bucket, Key=f"renders/{job.id}.mp4")
+    assert head["ContentLength"] > 1000
+    assert len(lambda_standin.renders) == (1 if backend == "lambda" else 0)
+
+
+async def test_jobs_wait_queued_for_lambda_capacity_instead_of_failing(
+    db, tmp_path, database_url, factory, lambda_standin, moto_s3, s3_bucket
+):
+    """A 1 s clip needs 2 functions (1 renderer + main): with a limit of 3 only one runs at
+    a time; the other stays queued (position shown), then runs. Nothing fails."""
+    settings = make_lambda_settings(
+        tmp_path, database_url, standin=lambda_standin, r2=moto_s3, bucket=s3_bucket,
+        remotion=RemotionSettings(concurrency_limit=3, governor_wait_seconds=0.3),
+    )
+    backend = Runtime(settings).backend
+    clip = RenderSettings(resolution=(320, 180), frame_rate=30, duration=2, quality="low",
+                          effects=())
+    assert backend.capacity_units(clip) == 2
+    backend.sdk.close()
+    account = await factory.account(credits_=5)
+    project = await factory.project(account)
+    body = {**TINY, "duration": 2}
+    with lambda_stack(settings):
+        first = await _submit(db, settings, account, project, body)
+        await wait_for(db, first.id, statuses=("processing",), within=30)
+        second = await _submit(db, settings, account, project, body)
+        waiting = []
+        deadline = time.monotonic() + 60
+        while True:
+            async with db.transaction() as s:
+                a = await renders.get(session=s, account_id=None, job_id=first.id)
+                b = await renders.get(session=s, account_id=None, job_id=second.id)
+            if a.status == "processing":
+                assert b.status == "queued", "both run at once: the limit was ignored"
+                waiting.append(b)
+            if a.status == "completed" and b.status == "completed":
+                break
+            assert time.monotonic() < deadline, (a.status, b.status)
+            await asyncio.sleep(0.1)
+    assert waiting, "the first job never overlapped the second one's wait"
+    assert {j.queue_position for j in waiting} == {1}
+    assert all(j.status == "queued" and j.attempts == 0 for j in waiting)
+    row = await _job_row(db, second.id)
+    assert row.attempts == 1 and "waiting_for_capacity" not in row.backend_info
+    assert b.started_at >= a.finished_at
+    assert await factory.balance(account) == 3  # two debits, no refunds
+
+
+async def test_a_job_waiting_for_capacity_is_left_to_its_own_schedule_by_the_reconciler(
+    db, tmp_path, database_url, factory, lambda_standin, moto_s3, s3_bucket
+):
+    from core import pipeline
+    from core.render import governor
+
+    settings = make_lambda_settings(
+        tmp_path, database_url, standin=lambda_standin, r2=moto_s3, bucket=s3_bucket,
+        remotion=RemotionSettings(concurrency_limit=2),
+    )
+    rt = Runtime(settings)
+    try:
+        account = await factory.account(credits_=5)
+        project = await factory.project(account)
+        a = await _submit(db, settings, account, project, TINY, enqueue=lambda _: None)
+        b = await _submit(db, settings, account, project, TINY, enqueue=lambda _: None)
+        async with rt.db.transaction() as s:  # a runs (2 of 2 functions)
+            row = await s.get(RenderJob, a.id)
+            row.status, row.backend_info = "processing", {governor.UNITS_KEY: 2}
+        step = await pipeline.start(rt, b.id)
+        assert (step.action, step.job_id, step.delay) == (
+            "start", b.id, settings.remotion.governor_wait_seconds)
+        row = await _job_row(db, b.id)
+        assert row.status == "queued" and row.attempts == 0
+        assert row.backend_info["waiting_for_capacity"] == {
+            "needed": 2, "in_use": 2, "ahead": 0, "limit": 2}
+        # a second message for the same waiting job drops out
+        assert (await pipeline.start(rt, b.id)).action == "none"
+        # the reconciler leaves it alone (its next look is scheduled) ...
+        async with rt.db.transaction() as s:
+            row = await s.get(RenderJob, b.id)
+            row.queued_at = row.queued_at.replace(year=2000)
+        assert b.id not in [st.job_id for st in await pipeline.reconcile(rt)]
+        # ... until that lease runs out (a lost message)
+        async with rt.db.transaction() as s:
+            row = await s.get(RenderJob, b.id)
+            row.lease_expires_at = row.lease_expires_at.replace(year=2000)
+        assert b.id in [st.job_id for st in await pipeline.reconcile(rt)]
+    finally:
+        await rt.close()
