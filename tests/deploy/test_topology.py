@@ -1,0 +1,505 @@
+"""The production topology on this machine, without Docker: `renderbot api` and two
+`renderbot worker` processes started as docker-compose.yml starts them (production-style
+environment: PostgreSQL, Redis, S3 standing in for R2, a real secret key, JSON logs).
+
+One test, in phases, because the processes are expensive to start:
+
+1. 20 tiny renders submitted over HTTP by four accounts (API keys) all complete; each is
+   debited once (an idempotent retry is not charged again), its mp4 is in the bucket and
+   its result_url redirects to the video.
+2. One worker is killed with SIGKILL mid-render and Redis is killed and restarted empty
+   (a private ``redis-server`` without persistence, so the system Redis other tests use is
+   left alone): every job still ends exactly once and the ledger stays consistent; renders
+   submitted after the restart complete too. The compose healthchecks of the API and the
+   worker report the outage and the recovery.
+3. Every log line of every process is a JSON object; lines about a job carry its job id
+   and account id; no secret (secret key, S3 secret, API keys) appears in any log; the
+   /metrics job and credit figures match the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from sqlalchemy import func, select
+
+from core import accounts, credits, projects
+from core.db import Database
+from core.models import Account, CreditEntry, JobEvent, RenderJob
+from tests.deploy.compose import interpolate_tree, load_compose
+from tests.fixtures.databases import missing_service, truncate_all
+
+pytestmark = [pytest.mark.pg, pytest.mark.redis]
+
+RENDERBOT = shutil.which("renderbot", path=str(Path(sys.executable).parent)) or "renderbot"
+TINY = {"resolution": [320, 180], "frame_rate": 24, "duration": 1, "quality": "low"}
+LONGER = {**TINY, "duration": 6}  # long enough to be caught mid-render
+ACCOUNTS = 4
+RENDERS = 20
+GRANT = 100
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PrivateRedis:
+    """A redis-server of this test's own (no persistence): killing it loses every message."""
+
+    def __init__(self, directory: Path) -> None:
+        self.binary = shutil.which("redis-server")
+        self.port = free_port()
+        self.directory = directory
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the private redis-server did not start") from None
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen
+    log: Path
+
+    def lines(self) -> list[str]:
+        return self.log.read_text(errors="replace").splitlines()
+
+    def records(self) -> list[dict]:
+        return [json.loads(line) for line in self.lines() if line.strip()]
+
+    def tail(self, n: int = 30) -> str:
+        return "\n".join(self.lines()[-n:])
+
+
+@dataclass
+class Caller:
+    account_id: str
+    project_id: str
+    key: str
+    jobs: list[str] = field(default_factory=list)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+@dataclass
+class Topology:
+    tmp_path: Path
+    env: dict[str, str]
+    api_url: str
+    db: Database
+    redis: PrivateRedis
+    secrets: list[str]
+    api_port: int
+    processes: list[Process] = field(default_factory=list)
+
+    def start(self, name: str, *args: str) -> Process:
+        log = self.tmp_path / f"{name}.log"
+        with open(log, "ab") as out:
+            popen = subprocess.Popen([RENDERBOT, *args], env=self.env, stdout=out,
+                                     stderr=subprocess.STDOUT, cwd=self.tmp_path)
+        process = Process(name, popen, log)
+        self.processes.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.popen.poll() is None:
+                process.popen.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.popen.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.popen.kill()
+                process.popen.wait(timeout=10)
+
+
+def compose_command(service: str) -> list[str]:
+    """The service's command in docker-compose.yml (the image's entrypoint is renderbot)."""
+    return interpolate_tree(load_compose(), {"RENDERBOT_SECRET_KEY": "x", "POSTGRES_PASSWORD": "x",
+                                             "RENDERBOT_DASHBOARD__PASSWORD": "x"},
+                            set())["services"][service]["command"]
+
+
+def compose_healthcheck(service: str) -> list[str]:
+    config = interpolate_tree(load_compose(), {"RENDERBOT_SECRET_KEY": "x", "POSTGRES_PASSWORD": "x",
+                                               "RENDERBOT_DASHBOARD__PASSWORD": "x"}, set())
+    test = config["services"][service]["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "python"]
+    return [sys.executable, *test[2:]]
+
+
+def healthy(topology: Topology, service: str, api_port: int) -> bool:
+    command = compose_healthcheck(service)
+    command[-1] = command[-1].replace("127.0.0.1:8000", f"127.0.0.1:{api_port}")
+    return subprocess.run(command, env=topology.env, capture_output=True, timeout=30).returncode == 0
+
+
+@pytest.fixture
+def topology(tmp_path, pg_url, moto_s3, s3_bucket, render_server_dir):
+    if shutil.which("redis-server") is None:
+        missing_service("redis-server is not installed (Debian: apt-get install redis-server)")
+    db = Database(pg_url)
+    asyncio.run(_truncate(pg_url))  # a clean database: the metrics count from zero
+    private_redis = PrivateRedis(tmp_path)
+    private_redis.start()
+    api_port = free_port()
+    secret_key = f"topology-{secrets.token_hex(24)}"
+    s3_secret = f"s3-{secrets.token_hex(20)}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RENDERBOT_")} | {
+        "RENDERBOT_DATABASE_URL": pg_url,
+        "RENDERBOT_BROKER_URL": private_redis.url,
+        "RENDERBOT_STORAGE_URL": f"s3://{s3_bucket}",
+        "RENDERBOT_S3_ENDPOINT_URL": moto_s3.endpoint_url,
+        "RENDERBOT_S3_REGION": moto_s3.region,
+        "RENDERBOT_S3_ACCESS_KEY_ID": moto_s3.access_key_id,
+        "RENDERBOT_S3_SECRET_ACCESS_KEY": s3_secret,  # moto checks no signature
+        "RENDERBOT_SECRET_KEY": secret_key,
+        "RENDERBOT_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
+        "RENDERBOT_API__LOG_FORMAT": "json",
+        "RENDERBOT_VAR_DIR": str(tmp_path / "var"),
+        "RENDERBOT_RENDER_SERVER_DIR": str(render_server_dir),  # the session's warm server
+        "RENDERBOT_WORKER__POLL_INTERVAL": "0.3",
+        "RENDERBOT_WORKER__RETRY_BASE_DELAY": "0.3",
+        "RENDERBOT_WORKER__RETRY_MAX_DELAY": "2",
+        "RENDERBOT_WORKER__RECONCILE_INTERVAL": "1",
+        "RENDERBOT_WORKER__RECONCILE_GRACE": "2",
+        "RENDERBOT_WORKER__LEASE_SECONDS": "4",
+    }
+    topology = Topology(tmp_path, env, f"http://127.0.0.1:{api_port}", db, private_redis,
+                        [secret_key, s3_secret], api_port)
+    try:
+        yield topology
+    finally:
+        topology.stop_all()
+        private_redis.kill()
+        asyncio.run(db.dispose())
+
+
+async def _truncate(url: str) -> None:
+    db = Database(url)
+    try:
+        await truncate_all(db)
+    finally:
+        await db.dispose()
+
+
+async def _wait_until(predicate, within: float, what: str, processes=()) -> None:
+    deadline = time.monotonic() + within
+    while not await predicate():
+        for process in processes:
+            if process.popen.poll() is not None:
+                raise AssertionError(f"{process.name} exited ({process.popen.returncode}) "
+                                     f"while waiting for {what}:\n{process.tail()}")
+        if time.monotonic() > deadline:
+            tails = "\n".join(f"--- {p.name}\n{p.tail(15)}" for p in processes)
+            raise AssertionError(f"timed out waiting for {what}\n{tails}")
+        await asyncio.sleep(0.25)
+
+
+async def _make_callers(db: Database, topology: Topology) -> list[Caller]:
+    callers = []
+    for n in range(ACCOUNTS):
+        async with db.transaction() as s:
+            account = await accounts.create(session=s, name=f"topology caller {n}")
+            await credits.grant(session=s, account_id=account.id, amount=GRANT,
+                                idempotency_key=f"topology-grant:{account.id}")
+            project = await projects.create(session=s, account_id=account.id,
+                                            name=f"project {n}", state=None)
+            key = await accounts.create_api_key(session=s, account_id=account.id)
+        topology.secrets.append(key.key)
+        callers.append(Caller(account.id, project.id, key.key))
+    return callers
+
+
+async def _submit(client: httpx.AsyncClient, caller: Caller, body: dict, key: str) -> dict:
+    response = await client.post(
+        "/v1/renders", headers={**caller.headers, "Idempotency-Key": key},
+        json={"project_id": caller.project_id, "settings": body},
+    )
+    assert response.status_code == 202, response.text
+    job = response.json()
+    if job["id"] not in caller.jobs:
+        caller.jobs.append(job["id"])
+    return job
+
+
+async def _statuses(client: httpx.AsyncClient, callers: list[Caller]) -> dict[str, dict]:
+    jobs = {}
+    for caller in callers:
+        response = await client.get("/v1/renders", headers=caller.headers)
+        assert response.status_code == 200, response.text
+        jobs.update({job["id"]: job for job in response.json()})
+    return jobs
+
+
+async def _all_end(client, callers, job_ids, within, processes) -> dict[str, dict]:
+    seen: dict[str, dict] = {}
+
+    async def ended() -> bool:
+        seen.update(await _statuses(client, callers))
+        return all(seen.get(j, {}).get("status") in TERMINAL for j in job_ids)
+
+    await _wait_until(ended, within, f"{len(job_ids)} jobs to end", processes)
+    return seen
+
+
+def _is_mp4(data: bytes) -> bool:
+    return len(data) > 1000 and data[4:8] == b"ftyp"
+
+
+async def _ledger(db: Database) -> tuple[dict, dict, dict]:
+    """(balance per account, sum of entries per account, entry kinds per job)."""
+    async with db.transaction() as s:
+        balances = dict((await s.execute(select(Account.id, Account.balance))).all())
+        sums = dict((await s.execute(
+            select(CreditEntry.account_id, func.sum(CreditEntry.amount))
+            .group_by(CreditEntry.account_id))).all())
+        per_job: dict[str, list[str]] = {}
+        rows = await s.execute(select(CreditEntry.job_id, CreditEntry.kind)
+                               .where(CreditEntry.job_id.is_not(None)).order_by(CreditEntry.id))
+        for job_id, kind in rows.all():
+            per_job.setdefault(job_id, []).append(kind)
+    return balances, {k: int(v) for k, v in sums.items()}, per_job
+
+
+async def _terminal_events(db: Database) -> Counter:
+    async with db.transaction() as s:
+        rows = await s.execute(
+            select(JobEvent.job_id, JobEvent.state)
+            .where(JobEvent.kind == "state", JobEvent.state.in_(TERMINAL))
+        )
+        return Counter(job_id for job_id, _ in rows.all())
+
+
+async def _outputs(db: Database) -> dict[str, tuple[str, str | None]]:
+    async with db.transaction() as s:
+        rows = await s.execute(select(RenderJob.id, RenderJob.output_key, RenderJob.status))
+        return {job_id: (key, status) for job_id, key, status in rows.all()}
+
+
+def _metrics(text: str) -> dict[tuple[str, tuple], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    values = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return values
+
+
+def _starter_of(job_id: str, workers: list[Process]) -> Process | None:
+    for worker in workers:
+        for record in worker.records():
+            if record.get("job_id") == job_id and " started on " in record.get("message", ""):
+                return worker
+    return None
+
+
+async def test_api_and_two_workers_on_postgres_redis_and_s3(topology: Topology, moto_s3, s3_bucket):
+    t = topology
+    api = t.start("api", *compose_command("api")[:1], "--host", "127.0.0.1",
+                  "--port", str(t.api_port))
+    assert compose_command("worker") == ["worker"]
+    workers = [t.start(f"worker-{n}", *compose_command("worker")) for n in range(2)]
+    procs = [api, *workers]
+
+    async with httpx.AsyncClient(base_url=t.api_url, timeout=30, trust_env=False) as client:
+
+        async def api_ready() -> bool:
+            try:
+                return (await client.get("/readyz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        async def workers_ready() -> bool:
+            return all(any("worker started" in r.get("message", "") for r in w.records())
+                       for w in workers)
+
+        await _wait_until(api_ready, 90, "the API to be ready", procs)
+        await _wait_until(workers_ready, 90, "the workers to start", procs)
+        assert healthy(t, "api", t.api_port) and healthy(t, "worker", t.api_port)
+
+        # --- 1. 20 renders from four accounts -----------------------------------------------
+        callers = await _make_callers(t.db, t)
+        submitted = []
+        for n in range(RENDERS):
+            caller = callers[n % ACCOUNTS]
+            submitted.append((await _submit(client, caller, TINY, f"first-{n}"))["id"])
+        # a client retrying with the same Idempotency-Key gets the same job, charged once
+        replay = await _submit(client, callers[0], TINY, "first-0")
+        assert replay["id"] == submitted[0]
+        assert len(set(submitted)) == RENDERS
+
+        done = await _all_end(client, callers, submitted, 600, procs)
+        assert {done[j]["status"] for j in submitted} == {"completed"}, \
+            {j: done[j]["error"] for j in submitted if done[j]["status"] != "completed"}
+
+        balances, sums, per_job = await _ledger(t.db)
+        for caller in callers:
+            costs = sum(done[j]["credit_cost"] for j in caller.jobs)
+            assert balances[caller.account_id] == GRANT - costs
+            credits_ = (await client.get("/v1/credits", headers=caller.headers)).json()
+            assert credits_["balance"] == GRANT - costs
+        assert all(per_job[j] == ["debit"] for j in submitted)
+
+        bucket_keys = {obj["Key"] for obj in moto_s3.client().list_objects_v2(
+            Bucket=s3_bucket).get("Contents", [])}
+        outputs = await _outputs(t.db)
+        assert {outputs[j][0] for j in submitted} <= bucket_keys
+        downloads = 0
+        for job_id in submitted:
+            response = await client.get(done[job_id]["result_url"], follow_redirects=True)
+            downloads += 1
+            assert response.status_code == 200, response.text[:200]
+            assert response.history and response.history[0].status_code == 302
+            assert response.history[0].headers["location"].startswith(moto_s3.endpoint_url)
+            assert _is_mp4(response.content)
+
+        # --- 2. a worker killed mid-render, Redis restarted empty ---------------------------
+        second = [(await _submit(client, callers[n % ACCOUNTS], LONGER, f"second-{n}"))["id"]
+                  for n in range(4)]
+        victim: list[Process] = []
+
+        async def one_mid_render() -> bool:
+            jobs = await _statuses(client, callers)
+            for job_id in second:
+                if jobs[job_id]["status"] == "processing" and 5 <= jobs[job_id]["progress"] < 90:
+                    starter = _starter_of(job_id, workers)
+                    if starter is not None:
+                        victim.append(starter)
+                        return True
+            return False
+
+        await _wait_until(one_mid_render, 300, "a render in progress", procs)
+        killed = victim[0]
+        killed.popen.send_signal(signal.SIGKILL)
+        killed.popen.wait(timeout=10)
+        survivor = next(w for w in workers if w is not killed)
+        procs = [api, survivor]
+
+        t.redis.kill()
+        assert not healthy(t, "worker", t.api_port)  # the compose checks see the outage
+        assert not healthy(t, "api", t.api_port)
+        await asyncio.sleep(1.0)
+        t.redis.start()
+        assert redis.Redis.from_url(t.redis.url).dbsize() == 0  # every message is gone
+        await _wait_until(api_ready, 60, "the API to see Redis again", procs)
+        assert healthy(t, "worker", t.api_port)
+
+        # the API takes renders again and the surviving worker runs them
+        third = [(await _submit(client, callers[n % ACCOUNTS], TINY, f"third-{n}"))["id"]
+                 for n in range(2)]
+        everything = submitted + second + third
+        done = await _all_end(client, callers, second + third, 600, procs)
+        assert all(done[j]["status"] == "completed" for j in third), \
+            {j: done[j]["error"] for j in third}
+
+        # every job ended once; one debit each; a refund only for failed/cancelled ones
+        ends = await _terminal_events(t.db)
+        assert {j: ends[j] for j in everything} == dict.fromkeys(everything, 1)
+        balances, sums, per_job = await _ledger(t.db)
+        assert balances == sums  # the ledger adds up for every account
+        for job_id in everything:
+            status = done[job_id]["status"] if job_id in done else "completed"
+            expected = ["debit"] if status == "completed" else ["debit", "refund"]
+            assert per_job[job_id] == expected, (job_id, status)
+        bucket_keys = {obj["Key"] for obj in moto_s3.client().list_objects_v2(
+            Bucket=s3_bucket).get("Contents", [])}
+        outputs = await _outputs(t.db)
+        for job_id in second + third:
+            if done[job_id]["status"] == "completed":
+                assert outputs[job_id][0] in bucket_keys
+                response = await client.get(done[job_id]["result_url"], follow_redirects=True)
+                downloads += 1
+                assert response.status_code == 200 and _is_mp4(response.content)
+
+        # --- 3. metrics match the database --------------------------------------------------
+        metrics = _metrics((await client.get("/metrics")).text)
+        async with t.db.transaction() as s:
+            by_state = dict((await s.execute(
+                select(RenderJob.status, func.count()).group_by(RenderJob.status))).all())
+            by_kind = dict((await s.execute(
+                select(CreditEntry.kind, func.sum(func.abs(CreditEntry.amount)))
+                .group_by(CreditEntry.kind))).all())
+        for state in ("queued", "processing", "completed", "failed", "cancelled"):
+            assert metrics[("renderbot_jobs", (("state", state),))] == by_state.get(state, 0)
+            if state in TERMINAL:
+                assert metrics[("renderbot_jobs_finished_total", (("state", state),))] == \
+                    by_state.get(state, 0)
+        assert metrics[("renderbot_jobs_created_total", ())] == len(everything)
+        for kind in ("grant", "debit", "refund"):
+            assert metrics[("renderbot_credits_total", (("kind", kind),))] == \
+                int(by_kind.get(kind) or 0)
+        assert metrics[("renderbot_downloads_total", ())] == downloads
+
+    t.stop_all()
+
+    # --- 4. structured logs, no secrets -----------------------------------------------------
+    for process in t.processes:
+        raw = process.log.read_text(errors="replace")
+        for secret in t.secrets:
+            assert secret not in raw, f"a secret leaked into the {process.name} log"
+        for line in process.lines():
+            if line.strip():
+                record = json.loads(line)  # every line is one JSON object
+                assert {"time", "level", "logger", "message"} <= set(record), line
+    api_records = api.records()
+    for caller in callers:
+        for job_id in caller.jobs:
+            assert any(r.get("job_id") == job_id and r.get("account_id") == caller.account_id
+                       and "created" in r["message"] for r in api_records), job_id
+    assert any(r.get("request_id") for r in api_records)
+    worker_records = [r for w in workers for r in w.records()]
+    account_of = {j: c.account_id for c in callers for j in c.jobs}
+    for job_id in everything:
+        if done.get(job_id, {"status": "completed"})["status"] != "completed":
+            continue
+        lines = [r for r in worker_records if r.get("job_id") == job_id]
+        assert any("completed" in r["message"] for r in lines), job_id
+        assert all(r.get("account_id") == account_of[job_id] for r in lines
+                   if "started on" in r["message"] or "completed" in r["message"]), job_id
