@@ -112,6 +112,13 @@ FLAKY_PATTERNS = (
     "Page crashed!",
 )
 THROTTLE_MARKERS = ("TooManyRequestsException", "ConcurrentInvocationLimitExceeded", "Rate Exceeded")
+# Permanent failures of the platform rather than of the composition (same wording for the
+# poll, which knows the error's ``type``, and the webhook, which does not).
+INFRASTRUCTURE_MARKERS = (
+    "AccessDenied", "NoSuchBucket", "NotImplemented", "InvalidAccessKeyId",
+    "SignatureDoesNotMatch", "ENOSPC", "no space left on device", "ERR_INSUFFICIENT_RESOURCES",
+    "Runtime exited", "out of memory",
+)
 # An Unhandled error of the start call that says the function itself died.
 _CRASHED_START = ("Runtime exited", "Task timed out", "Runtime.ExitError")
 MAX_MESSAGE = 400
@@ -137,8 +144,9 @@ def first_line(text: str | None, limit: int = MAX_MESSAGE) -> str:
 def classify_errors(errors: list[dict[str, Any]]) -> tuple[str, str, bool]:
     """(state, readable message, retryable) for a render whose errors include a fatal one.
 
-    Rules in the module docstring: a chunk (``type == "renderer"``) has had Remotion's
-    retries already, so it is permanent; a flaky error elsewhere is ours to retry."""
+    Rules in the module docstring: a flaky chunk (``type == "renderer"``) has had
+    Remotion's retries already, so it is permanent; a flaky error elsewhere is ours to
+    retry; everything else is permanent."""
     fatal = [e for e in errors if e.get("isFatal") and not e.get("willRetry")] or errors
     timeout = next((e for e in fatal if e.get("name") == "TimeoutError"), None)
     error = timeout or fatal[0]
@@ -153,16 +161,15 @@ def classify_errors(errors: list[dict[str, Any]]) -> tuple[str, str, bool]:
         return ("failed", "AWS Lambda throttled the render's functions (account concurrency "
                 "limit reached); lower RENDERBOT_REMOTION__CONCURRENCY_LIMIT or raise the "
                 f"account's limit: {message}", False)
-    kind = error.get("type")
     if is_flaky(text):
-        if kind == "renderer":
+        if error.get("type") == "renderer":
             tries = error.get("totalAttempts") or error.get("attempt") or 1
             return ("failed", f"a chunk kept failing after {tries} tries on Remotion Lambda: "
                     f"{message}", False)
         return "failed", f"Remotion Lambda failed (transient): {message}", True
-    if kind in ("renderer", "browser", None):
-        return "failed", f"the composition failed: {message}", False
-    return "failed", f"Remotion Lambda failed: {message}", False
+    if any(m.lower() in text.lower() for m in INFRASTRUCTURE_MARKERS):
+        return "failed", f"the render failed on Remotion Lambda: {message}", False
+    return "failed", f"the composition failed: {message}", False
 
 
 class _Sdk:

@@ -207,6 +207,10 @@ def test_settings_the_backend_cannot_work_without(tmp_path, database_url, lambda
           "type": "renderer"}, "failed", False, "the composition failed: boom __crash__"),
         ({"name": "Error", "message": "x", "stack": "TooManyRequestsException: Rate Exceeded",
           "type": "renderer"}, "failed", False, "throttled"),
+        ({"name": "Error", "message": "AccessDenied: Access Denied", "type": "stitcher"},
+         "failed", False, "the render failed on Remotion Lambda: AccessDenied"),
+        ({"name": "Error", "message": "Could not select composition: bad props"},
+         "failed", False, "the composition failed: Could not select"),
     ],
 )
 def test_fatal_errors_are_classified(error, state, retryable, words):
