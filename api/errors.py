@@ -112,6 +112,10 @@ def validation_error(request: Request, exc: RequestValidationError) -> JSONRespo
 
 
 def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400:
+        # FastAPI's only 400: a body it cannot parse (not JSON, not UTF-8). Our contract
+        # calls every invalid body 422.
+        return error_response(422, "invalid_request", "body: is not valid JSON", "body")
     code = HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
