@@ -9,8 +9,8 @@ bulk-loads ``--jobs`` render jobs spread over ``--days`` days (90% completed, 5%
 3% cancelled, a backlog of queued and processing ones; mixed backends and platforms),
 their events (queued, processing, attempts, errors, 4 progress steps, final state: about
 9 per job) and ledger entries (debits, refunds), runs ANALYZE (VACUUM ANALYZE on
-PostgreSQL, as autovacuum would), then times
-``core.admin.health`` for every window (the whole health page: 10 queries on PostgreSQL, 12 on SQLite) and the job
+PostgreSQL, as autovacuum would), then times ``core.admin.health`` for every window (all
+of the health page's figures: 9 queries on PostgreSQL, 11 on SQLite) and the job
 explorer's list and detail queries. Prints the median of ``--runs`` runs after one
 warm-up run, in milliseconds.
 """

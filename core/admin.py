@@ -64,6 +64,7 @@ WINDOWS: dict[str, timedelta] = {
 }
 WINDOW_LABELS = {"15m": "last 15 min", "1h": "last hour", "24h": "last 24 h", "7d": "last 7 days"}
 BUCKET_SECONDS = {"15m": 60, "1h": 300, "24h": 3600, "7d": 6 * 3600}
+STATES = JOB_STATES
 PLATFORMS = ("discord", "slack", "api", "cli")
 BACKENDS = ("local", "lambda")
 MAX_LIST = 500
@@ -240,7 +241,7 @@ async def health(
     thresholds: Thresholds = Thresholds(),
 ) -> Health:
     """Every figure of the health page for one window, in a fixed number of queries
-    (10 on PostgreSQL, 12 on SQLite), each bounded by an indexed range."""
+    (9 on PostgreSQL, 11 on SQLite), each bounded by an indexed range."""
     win = window(window_key, now)
     start, end = win.start, win.end
     t = thresholds
@@ -272,12 +273,14 @@ async def health(
         [RenderJob.started_at >= start, RenderJob.started_at < end],
         RenderJob.started_at,
     )
+    # a completed job always has started_at (it got there through processing)
     render_time = await _percentiles(
         session,
         epoch(RenderJob.finished_at) - epoch(RenderJob.started_at),
         [RenderJob.status == "completed", RenderJob.finished_at >= start,
-         RenderJob.finished_at < end, RenderJob.started_at.is_not(None)],
+         RenderJob.finished_at < end],
         RenderJob.finished_at,
+        total=finished.get("completed", 0),
     )
     ledger = dict(
         (
@@ -390,13 +393,14 @@ async def _finished(
 
 
 async def _percentiles(
-    session: AsyncSession, duration, where: Sequence, latest_first
+    session: AsyncSession, duration, where: Sequence, latest_first, total: int | None = None
 ) -> Percentiles:
     """Nearest-rank p50 and p95 (the value at rank ceil(p·m)) of the latest
     ``PERCENTILE_SAMPLE`` matching jobs (all of them in any but the busiest windows),
     computed in the database: PostgreSQL's ``percentile_disc``; on SQLite, whose window
     functions are slow, one ``ORDER BY … LIMIT 1 OFFSET k`` per percentile."""
-    total = int(await session.scalar(select(func.count()).where(*where)) or 0)
+    if total is None:
+        total = int(await session.scalar(select(func.count()).where(*where)) or 0)
     if not total:
         return Percentiles()
     sample = (

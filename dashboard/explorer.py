@@ -8,7 +8,6 @@ import streamlit as st
 
 from core import admin
 from core.errors import RenderbotError
-from core.models import JOB_STATES
 from dashboard import actions, data
 from dashboard import format as fmt
 
@@ -24,7 +23,7 @@ def jobs_page(window_key: str) -> None:
     st.header("Jobs")
     cols = st.columns(6)
     with cols[0]:
-        status = _pick("State", JOB_STATES, "f_status")
+        status = _pick("State", admin.STATES, "f_status")
     with cols[1]:
         backend = _pick("Backend", admin.BACKENDS, "f_backend")
     with cols[2]:

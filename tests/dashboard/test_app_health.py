@@ -140,3 +140,14 @@ async def test_broker_depth_and_dead_letters_come_from_dramatiqs_redis_keys(
     assert shown["In flight"] == "0"
     assert any("amber: 1 dead-lettered message(s)" in c.value for c in at.caption)
     broker.close()
+
+
+async def test_auto_refresh_follows_the_configured_interval(dashboard_env, db, monkeypatch):
+    from core.settings import get_settings
+
+    monkeypatch.setenv("RENDERBOT_DASHBOARD__REFRESH_SECONDS", "5")
+    get_settings.cache_clear()
+    at = run(app_test())
+    box = at.sidebar.checkbox(key="auto")
+    assert (box.label, box.value, box.disabled) == ("Auto-refresh every 5 s", True, False)
+    assert metrics(at)["Queued now"] == "0"  # the health page runs inside the timed fragment
