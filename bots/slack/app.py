@@ -88,7 +88,7 @@ def build(settings: Settings, *, engine_of) -> AsyncApp:
     assert settings.slack_signing_secret is not None
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     client = AsyncWebClient(
-        token=token, base_url=workspaces.api_base(settings),
+        token=token, base_url=workspaces.api_base(settings), user_agent_prefix="renderbot-app",
         retry_handlers=[AsyncConnectionErrorRetryHandler(),
                         AsyncRateLimitErrorRetryHandler(max_retry_count=3)],
     )

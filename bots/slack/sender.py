@@ -45,6 +45,7 @@ PERMANENT = {
     "msg_too_long", "no_text", "team_access_not_granted", "restricted_action",
 }
 
+USER_AGENT = "renderbot-status-sender"
 TokenFor = Callable[[str], Awaitable[str | None]]
 
 
@@ -219,12 +220,24 @@ class SlackSender:
         while not self._closed:
             wake_at = self._dispatch(time.monotonic())
             self._wake.clear()
+            if wake_at is None and self._idle():
+                # nothing to do: end the task and free the connections (the next update
+                # starts a new task), so a stopping worker loop leaves nothing behind
+                session, self._session, self._task = self._session, None, None
+                self._clients.clear()
+                if session is not None:
+                    await session.close()
+                return
             timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
             if timeout is not None and timeout <= 0:
                 await asyncio.sleep(0)
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _idle(self) -> bool:
+        return self._in_flight == 0 and not any(
+            s.pending or s.in_flight for s in self._slots.values())
 
     def _dispatch(self, now: float) -> float | None:
         """Start every call that may go now; return when to look again (None: on wake)."""
@@ -364,7 +377,7 @@ class SlackSender:
         if client is None:
             client = self._clients[token] = AsyncWebClient(
                 token=token, base_url=self.api_base, session=self._session,
-                timeout=int(self.timeout), retry_handlers=[])
+                timeout=int(self.timeout), retry_handlers=[], user_agent_prefix=USER_AGENT)
         return client
 
 
