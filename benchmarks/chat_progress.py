@@ -1,0 +1,251 @@
+"""Chat progress delivery under load: how late do status messages show a job's state?
+
+    .venv/bin/python benchmarks/chat_progress.py discord [--jobs 100] [--channels 100]
+        [--min-seconds 20] [--max-seconds 40] [--tick 1.0] [--edit-interval 1.5]
+        [--global-rate 40] [--json]
+
+N jobs are submitted at once and render in parallel (as on Remotion Lambda): each is
+queued, starts within a few seconds, reports progress every ``--tick`` seconds (the
+worker's poll interval) for 20–40 s, then completes. Every change goes through the real
+notifier adapter (``bots.discord.notifier.DiscordNotifier`` and its paced
+``StatusSender``) to the fake Discord over real HTTP. The fake enforces Discord's limits
+(5 message edits per 5 s per channel, 50 requests per second globally) and answers over
+them with 429 — so any 429 counted here is caused by our own pacing; none are injected.
+
+Lag of a change = time from the notifier being told to the first successful edit that
+shows that state or a newer one (coalescing may skip intermediate states, which is the
+point). Reported: p50 / p95 / max over all changes, p95 for the final states, edits sent,
+changes coalesced, 429s.
+
+Platform-neutral pieces (the job simulation and the lag accounting) are shared; each chat
+platform adds a ``run_<platform>`` and an entry in ``PLATFORMS`` (Slack next).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import re
+import sys
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from core.schemas import JobRead  # noqa: E402
+
+SETTINGS = {"resolution": [1920, 1080], "frame_rate": 30, "duration": 30, "quality": "high",
+            "effects": ["glow"]}
+
+
+# --- platform-neutral: the simulated jobs and the lag accounting ---------------------------
+
+
+def job_read(index: int, origin: dict, **changes) -> JobRead:
+    values = dict(
+        id=f"job_bench{index:05d}", status="queued", progress=0, project_id="prj_bench",
+        account_id="acc_bench", settings=SETTINGS, credit_cost=8,
+        created_at=datetime.now(UTC), backend="lambda", origin=origin,
+    )
+    values.update(changes)
+    return JobRead(**values)
+
+
+def rank(job: JobRead) -> tuple:
+    order = {"queued": 0, "processing": 1}.get(job.status, 2)
+    return (order, 100 if order == 2 else job.progress)
+
+
+@dataclass
+class Recorder:
+    """Changes told to the notifier and the edits that reached the platform, per job."""
+
+    told: dict[str, list[tuple[float, tuple, bool]]] = field(default_factory=lambda: defaultdict(list))
+    shown: dict[str, list[tuple[float, tuple]]] = field(default_factory=lambda: defaultdict(list))
+
+    def tell(self, job: JobRead) -> None:
+        terminal = job.status in ("completed", "failed", "cancelled")
+        self.told[job.id].append((time.monotonic(), rank(job), terminal))
+
+    def delivered(self, job_id: str, state: tuple, at: float) -> None:
+        self.shown[job_id].append((at, state))
+
+    def lags(self) -> tuple[list[float], list[float], int]:
+        """(lag of every change, lag of every final state, changes never shown)."""
+        every, final, missing = [], [], 0
+        for job_id, told in self.told.items():
+            shown = sorted(self.shown.get(job_id, []))
+            for at, state, terminal in told:
+                lag = next((t - at for t, s in shown if t >= at and s >= state), None)
+                if lag is None:
+                    missing += 1
+                    continue
+                every.append(lag)
+                if terminal:
+                    final.append(lag)
+        return every, final, missing
+
+
+async def simulate(index: int, origin: dict, notify, rng: random.Random, args) -> None:
+    """One job: queued → processing → progress every tick → completed."""
+    await asyncio.sleep(rng.uniform(0, 0.5))  # "simultaneous" submits
+    await notify(job_read(index, origin, queue_position=index + 1), "queued")
+    await asyncio.sleep(rng.uniform(1, 3))
+    length = rng.uniform(args.min_seconds, args.max_seconds)
+    started = time.monotonic()
+    await notify(job_read(index, origin, status="processing", progress=0), "processing")
+    while True:
+        await asyncio.sleep(args.tick * rng.uniform(0.9, 1.1))
+        elapsed = time.monotonic() - started
+        if elapsed >= length:
+            break
+        progress = min(99, int(100 * elapsed / length))
+        await notify(job_read(index, origin, status="processing", progress=progress,
+                              eta_seconds=length - elapsed), "progress")
+    await notify(job_read(index, origin, status="completed", progress=100,
+                          result_url=f"https://example.invalid/d/job_bench{index:05d}"),
+                 "completed")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+# --- Discord --------------------------------------------------------------------------------
+
+
+def shown_state(content: str) -> tuple:
+    """The state a Discord status message shows (its rank, as :func:`rank` orders them)."""
+    if any(word in content for word in ("**Done**", "**Failed**", "**Cancelled**")):
+        return (2, 100)
+    if "**Queued**" in content:
+        return (0, 0)
+    found = re.search(r"` (\d+)%", content)
+    return (1, int(found[1]) if found else 0)
+
+
+class ThreadedFake:
+    """The fake Discord on its own event loop thread, like a remote server."""
+
+    def __init__(self) -> None:
+        from tests.fixtures.fake_discord import FakeDiscord
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.fake = asyncio.run_coroutine_threadsafe(self._start(FakeDiscord), self.loop).result()
+
+    async def _start(self, cls):
+        return await cls().start()
+
+    def call(self, fn, *args):
+        async def run():
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result()
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.fake.stop(), self.loop).result()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+async def run_discord(args) -> dict:
+    from bots.discord.notifier import DiscordNotifier
+    from bots.discord.sender import StatusSender
+
+    server = ThreadedFake()
+    fake = server.fake
+    recorder = Recorder()
+    sender = StatusSender(token=fake.token, api_base=fake.api_base,
+                          edit_interval=args.edit_interval, global_rate=args.global_rate)
+    notifier = DiscordNotifier(sender)
+    job_of_message: dict[str, str] = {}
+
+    def on_sent(key, payload, at):
+        if key[0] == "edit" and key[2] in job_of_message:
+            recorder.delivered(job_of_message[key[2]], shown_state(payload["content"]), at)
+
+    sender.on_sent = on_sent
+
+    async def notify(job: JobRead, change: str) -> None:
+        recorder.tell(job)
+        await notifier.job_changed(job, change)
+
+    rng = random.Random(args.seed)
+    origins = []
+    for i in range(args.jobs):
+        channel = str(10_000 + i % args.channels)
+        message = server.call(fake.add_message, channel, "posting…")
+        job_of_message[message["id"]] = f"job_bench{i:05d}"
+        origins.append({"platform": "discord", "channel_id": channel,
+                        "message_id": message["id"], "user_id": str(500 + i),
+                        "title": f"Project {i}"})
+    started = time.monotonic()
+    await asyncio.gather(*(simulate(i, origins[i], notify, rng, args)
+                           for i in range(args.jobs)))
+    rendered = time.monotonic() - started
+    drained = await sender.flush(600)
+    drain_time = time.monotonic() - started - rendered
+    await asyncio.sleep(0.5)  # the completion pings
+    await sender.close()
+    every, final, missing = recorder.lags()
+    edits = len(server.call(fake.calls_to, "PATCH", r"/channels/\d+/messages/\d+"))
+    result = {
+        "platform": "discord", "jobs": args.jobs, "channels": args.channels,
+        "edit_interval_s": args.edit_interval, "global_rate": args.global_rate,
+        "changes": len(every) + missing, "edits_sent": edits,
+        "coalesced": sender.stats.coalesced,
+        "lag_p50_s": round(percentile(every, 50), 2), "lag_p95_s": round(percentile(every, 95), 2),
+        "lag_max_s": round(max(every), 2) if every else None,
+        "final_lag_p95_s": round(percentile(final, 95), 2),
+        "final_lag_max_s": round(max(final), 2) if final else None,
+        "finals_delivered": f"{len(final)}/{args.jobs}", "never_shown": missing,
+        "rate_limited_429s": fake.limit_429s, "injected_429s": fake.injected_429s,
+        "sender_429s": sender.stats.rate_limited, "dropped": sender.stats.dropped,
+        "wall_s": round(rendered + drain_time, 1), "drained": drained,
+    }
+    server.stop()
+    return result
+
+
+PLATFORMS = {"discord": run_discord}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("platform", choices=sorted(PLATFORMS))
+    parser.add_argument("--jobs", type=int, default=100)
+    parser.add_argument("--channels", type=int, default=100,
+                        help="jobs are spread over this many channels (1 = all in one)")
+    parser.add_argument("--min-seconds", type=float, default=20)
+    parser.add_argument("--max-seconds", type=float, default=40)
+    parser.add_argument("--tick", type=float, default=1.0, help="progress reports per job, s")
+    parser.add_argument("--edit-interval", type=float, default=1.5)
+    parser.add_argument("--global-rate", type=float, default=40)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = asyncio.run(PLATFORMS[args.platform](args))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        width = max(len(k) for k in result)
+        for key, value in result.items():
+            print(f"{key:<{width}}  {value}")
+    ok = result["rate_limited_429s"] == 0 and result["never_shown"] == 0
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
