@@ -50,6 +50,7 @@ class RenderBot(discord.Client):
         intents = discord.Intents.none()
         intents.guilds = True  # no privileged intents: slash commands and components only
         options.setdefault("guild_ready_timeout", 2.0)
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice here
         super().__init__(intents=intents, **options)
         self.settings = settings
         self.rt = runtime or Runtime(settings)

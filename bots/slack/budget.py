@@ -47,10 +47,11 @@ class TokenBucket:
         return True
 
     def block(self, seconds: float, now: float | None = None) -> None:
-        """A 429: nothing goes before ``seconds`` from now, and the bucket starts empty."""
+        """A 429: nothing goes before ``seconds`` from now; then one call (the retry), and
+        the bucket refills from there."""
         now = self.clock() if now is None else now
         self.blocked_until = max(self.blocked_until, now + max(0.0, seconds))
-        self.tokens = 0.0
+        self.tokens = 1.0
         self.stamp = max(self.stamp, self.blocked_until)
 
 
