@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import typer
@@ -27,6 +28,26 @@ def _bind(settings: Settings, host: str | None, port: int | None) -> tuple[Setti
     return settings, host, port
 
 
+def _server_class():
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGINT/SIGTERM once it has shut down, which would kill the
+        process before the in-process worker stops; we stop it, then exit normally."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    captured = getattr(self, "_captured_signals", None)
+                    if isinstance(captured, list):
+                        captured.clear()
+
+    return Server
+
+
 def serve(host: str | None = HOST_OPTION, port: int | None = PORT_OPTION) -> None:
     """All-in-one: the HTTP API and a render worker in this process (embedded default)."""
     import uvicorn
@@ -47,7 +68,7 @@ def serve(host: str | None = HOST_OPTION, port: int | None = PORT_OPTION) -> Non
         fail(f"database: {exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}")
     worker = RenderWorker(Runtime(settings)).start()
     try:
-        server = uvicorn.Server(
+        server = _server_class()(
             uvicorn.Config(
                 create_app(settings), host=host, port=port, log_config=None,
                 access_log=False, proxy_headers=True, lifespan="on",
