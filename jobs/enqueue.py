@@ -7,6 +7,7 @@ in-process broker when a worker runs in this process (``serve``, ``demo``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -18,6 +19,7 @@ from core.settings import Settings
 from jobs import broker as broker_module
 
 RENDER_QUEUE = "renders"
+log = logging.getLogger("renderbot.jobs")
 
 
 @lru_cache(maxsize=8)
@@ -58,4 +60,15 @@ def enqueuer_for(settings: Settings) -> Enqueue | None:
     producer = _producer(settings)
     if producer is None:
         return None
-    return lambda job_id: send(producer, "start_render", job_id, 0)
+
+    def enqueue(job_id: str) -> None:
+        # Runs after the job's commit: the job exists and is paid for. If the broker is
+        # down, the reconciler of the next worker that runs re-enqueues it, so the caller
+        # must still hear "accepted", not an error inviting a second, double-charged try.
+        try:
+            send(producer, "start_render", job_id, 0)
+        except Exception:  # noqa: BLE001
+            log.warning("could not enqueue job %s; the reconciler will pick it up", job_id,
+                        extra={"job_id": job_id}, exc_info=True)
+
+    return enqueue

@@ -115,7 +115,10 @@ async def test_worker_killed_mid_render_the_job_still_ends(prod):
         first = start_worker()
         job = await _submit(db, settings, account, project,
                             {**TINY, "duration": 12, "frame_rate": 24})
-        while (await wait_for(db, job.id, statuses=("processing", "completed"))).progress < 5:
+        for _ in range(600):  # until it is really rendering, so the kill lands mid-render
+            job_now = await wait_for(db, job.id, statuses=("processing", "completed"))
+            if job_now.progress >= 5 or job_now.status == "completed":
+                break
             await asyncio.sleep(0.1)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
