@@ -159,3 +159,20 @@ async def _job_entries(session, job_id):
         select(CreditEntry.kind).where(CreditEntry.job_id == job_id).order_by(CreditEntry.id)
     )
     return list(rows)
+
+
+async def test_submit_while_the_broker_is_down_still_accepts_the_paid_job(db, settings, factory):
+    """The enqueue runs after the commit: a dead broker must not turn an accepted, paid job
+    into an error (the caller would retry and pay twice); the reconciler enqueues it later."""
+    down = settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"})
+    account = await factory.account(credits_=5)
+    project = await factory.project(account)
+    async with db.transaction() as s:
+        result = await renders.submit(
+            session=s, settings=down, account_id=account, project_id=project,
+            render_settings=TINY, enqueue=enqueuer_for(down),
+        )
+    async with db.transaction() as s:
+        job = await renders.get(session=s, account_id=account, job_id=result.job.id)
+    assert job.status == "queued"
+    assert await factory.balance(account) == 4
