@@ -9,6 +9,7 @@ import typer
 from cli.admin import accounts_app, credits_app, db_app, keys_app, projects_app
 from cli.dashboard import dashboard
 from cli.discord_bot import discord_command
+from cli.lambda_deploy import lambda_app
 from cli.processes import demo, worker
 from cli.render import render_app
 from cli.server import api, serve
@@ -25,6 +26,7 @@ app.add_typer(credits_app, name="credits")
 app.add_typer(keys_app, name="keys")
 app.add_typer(projects_app, name="projects")
 app.add_typer(render_app, name="render")
+app.add_typer(lambda_app, name="lambda")
 app.command("demo")(demo)
 app.command("worker")(worker)
 app.command("dashboard")(dashboard)
