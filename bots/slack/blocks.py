@@ -317,8 +317,9 @@ def status_message(job: JobRead) -> dict[str, Any]:
         blocks.append({"type": "actions", "block_id": "status", "elements": [{
             "type": "button", "action_id": DOWNLOAD, "text": _plain("Download video"),
             "style": "primary", "url": url, "value": job.id}]})
-    elif url:
-        blocks.append(_section(f"<{url}|Download the video>"))
+    elif url:  # longer than a button (and a section) may hold: never for our /d/ links
+        blocks.append(_context(f"The download link is too long for Slack; get it from "
+                               f"`GET /v1/renders/{job.id}` (`result_url`)."))
     text = progress.status_text(job, title)
     if final:
         text = f"{progress.status_text(job, title).splitlines()[0]} — {final}"
