@@ -104,6 +104,9 @@ def build(settings: Settings, *, engine_of) -> AsyncApp:
             state_store=workspaces.RuntimeStateStore(engine_of),
         )
         options["installation_store_bot_only"] = True
+        options["user_facing_authorize_error_message"] = (
+            "renderbot is not installed in this workspace yet — an admin can add it at "
+            f"{settings.public_base_url.rstrip('/')}/slack/install")
     return AsyncApp(
         name="renderbot", signing_secret=settings.slack_signing_secret.get_secret_value(),
         client=client, logger=logging.getLogger("renderbot.slack.bolt"), **options,
