@@ -50,3 +50,14 @@ class Notifiers:
                     "notifier %s failed for job %s", type(adapter).__name__, job.id,
                     extra={"job_id": job.id},
                 )
+
+    async def close(self) -> None:
+        """Let adapters deliver what they still hold (e.g. paced chat edits) and stop."""
+        for adapter in self.adapters:
+            close = getattr(adapter, "close", None)
+            if close is None:
+                continue
+            try:
+                await close()
+            except Exception:
+                log.exception("closing notifier %s failed", type(adapter).__name__)

@@ -57,6 +57,7 @@ class Runtime:
         return LocalBackend.from_settings(self.settings)
 
     async def close(self) -> None:
+        await self.notifiers.close()
         if "backend" in self.__dict__:
             await self.backend.close()
         if "db" in self.__dict__:
