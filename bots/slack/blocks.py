@@ -327,14 +327,18 @@ def status_message(job: JobRead) -> dict[str, Any]:
 
 
 def ping_text(job: JobRead) -> str | None:
-    """A thread reply that notifies the user (edits don't): completion or failure."""
+    """A thread reply that notifies the user (edits don't): completion (with the link, so
+    it is there even while the status message waits for the workspace's update budget)
+    or failure."""
     origin = job.origin or {}
     user_id = origin.get("user_id")
     if not user_id or job.status not in ("completed", "failed"):
         return None
     title = escape(origin.get("title") or "your project")
     if job.status == "completed":
-        return f"{mention(user_id)} your render of *{title}* is ready."
+        url = job.result_url
+        link = f": <{url}|download the video>" if url and len(url) <= MAX_URL - 200 else "."
+        return f"{mention(user_id)} your render of *{title}* is ready{link}"
     refund = progress.refund_text(job)
     return f"{mention(user_id)} your render of *{title}* failed." + (f" {refund}" if refund else "")
 

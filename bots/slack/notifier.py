@@ -66,14 +66,14 @@ class SlackNotifier:
         if where is None:
             return
         team_id, channel_id, ts = where
-        then = None
+        self.sender.update(team_id, channel_id, ts, blocks.status_message(job), rank=rank(job),
+                           terminal=job.status in TERMINAL)
         ping = blocks.ping_text(job) if change in ("completed", "failed") else None
         if ping is not None:
-            def then(ping=ping, job_id=job.id):
-                self.sender.post(team_id, channel_id, {"text": ping, "thread_ts": ts},
-                                 tag=f"ping:{job_id}")
-        self.sender.update(team_id, channel_id, ts, blocks.status_message(job), rank=rank(job),
-                           terminal=job.status in TERMINAL, then=then)
+            # at once, not after the update: chat.postMessage has its own limit (per
+            # channel), so the mention and the link don't wait for chat.update's budget
+            self.sender.post(team_id, channel_id, {"text": ping, "thread_ts": ts},
+                             tag=f"ping:{job.id}")
 
     async def close(self, within: float = 10.0) -> None:
         await self.sender.flush(within)

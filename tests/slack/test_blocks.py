@@ -181,6 +181,9 @@ def test_failed_and_cancelled_statuses_say_why_and_the_refund():
 def test_ping_only_for_completion_and_failure():
     assert blocks.ping_text(job("completed", progress=100)) == (
         "<@U1> your render of *Teaser &lt;b&gt;&amp;* is ready.")
+    assert blocks.ping_text(job("completed", progress=100, result_url="https://x.test/d/1")) == (
+        "<@U1> your render of *Teaser &lt;b&gt;&amp;* is ready: <https://x.test/d/1|download the "
+        "video>")
     assert blocks.ping_text(job("failed")).endswith("failed. Refunded 3 credits.")
     assert blocks.ping_text(job("cancelled")) is None
     assert blocks.ping_text(job("processing")) is None

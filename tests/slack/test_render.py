@@ -65,7 +65,8 @@ async def test_render_from_slash_command_to_a_download_link(render_harness, db, 
     assert button["action_id"] == "render_download" and button["url"] == job.result_url
     ping = await wait_for(lambda: next((m for m in fake.channel_messages(alice.channel_id)
                                         if m.get("thread_ts") == status["ts"]), None))
-    assert ping["text"] == f"<@{alice.user_id}> your render of *Teaser* is ready."
+    assert ping["text"] == (f"<@{alice.user_id}> your render of *Teaser* is ready: "
+                            f"<{job.result_url}|download the video>")
 
     # the button's link, fetched from the live app, is the mp4 of the chosen settings
     assert button["url"].startswith(h.server.url)
