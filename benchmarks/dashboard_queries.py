@@ -10,7 +10,7 @@ bulk-loads ``--jobs`` render jobs spread over ``--days`` days (90% completed, 5%
 their events (queued, processing, attempts, errors, 4 progress steps, final state: about
 9 per job) and ledger entries (debits, refunds), runs ANALYZE (VACUUM ANALYZE on
 PostgreSQL, as autovacuum would), then times ``core.admin.health`` for every window (all
-of the health page's figures: 9 queries on PostgreSQL, 11 on SQLite) and the job
+of the health page's figures, 9 queries) and the job
 explorer's list and detail queries. Prints the median of ``--runs`` runs after one
 warm-up run, in milliseconds.
 """
