@@ -303,3 +303,27 @@ async def test_create_render_is_rate_limited_per_key(db, tmp_path, api_caller, a
         assert await factory.balance(alice.account_id) == 17
     finally:
         server.stop()
+
+
+async def test_a_broker_outage_after_commit_still_answers_202_with_the_job(
+    db, tmp_path, api_caller, api_port, database_url, factory
+):
+    import httpx
+
+    from tests.fixtures.api import free_port
+
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    server = LiveServer(make_api_settings(tmp_path, database_url, api_port,
+                                          broker_url=dead_redis)).start()
+    try:
+        caller = await api_caller(credits_=10)
+        async with httpx.AsyncClient(base_url=server.url) as c:
+            response = await c.post("/v1/renders", headers=caller.headers,
+                                    json={"project_id": caller.project_id, "settings": TINY})
+        assert response.status_code == 202, response.text
+        jobs = await _jobs(db, caller.account_id)
+        assert [j.id for j in jobs] == [response.json()["id"]]
+        assert jobs[0].status == "queued"  # the reconciler of the next worker takes it
+        assert await factory.balance(caller.account_id) == 9
+    finally:
+        server.stop()
