@@ -18,7 +18,16 @@ point). Reported: p50 / p95 / max over all changes, p95 for the final states, ed
 changes coalesced, 429s.
 
 Platform-neutral pieces (the job simulation and the lag accounting) are shared; each chat
-platform adds a ``run_<platform>`` and an entry in ``PLATFORMS`` (Slack next).
+platform adds a ``run_<platform>`` and an entry in ``PLATFORMS``.
+
+    .venv/bin/python benchmarks/chat_progress.py slack [--jobs 100] [--channels 100]
+        [--update-interval 2] [--per-team-per-minute 45] [--tier-limit 50] [--json]
+
+Slack: every job in one workspace, through ``bots.slack.notifier.SlackNotifier`` and its
+budgeted ``SlackSender`` to the fake Slack, which allows ``--tier-limit`` chat.update calls
+a minute per workspace (Tier 3) and answers over it with 429. Also reported: chat.update
+calls in the busiest minute vs the limit, and how soon the completion ping (thread reply
+with the link, its own per-channel limit) follows a job's completion.
 """
 
 from __future__ import annotations
@@ -219,7 +228,109 @@ async def run_discord(args) -> dict:
     return result
 
 
-PLATFORMS = {"discord": run_discord}
+# --- Slack ----------------------------------------------------------------------------------
+
+
+def slack_shown_state(text: str) -> tuple:
+    """The state a Slack status message shows (its fallback ``text``), as :func:`rank`."""
+    head = text.split("\n", 1)[0]
+    if any(word in head for word in ("Done", "Failed", "Cancelled")):
+        return (2, 100)
+    if "Queued" in head:
+        return (0, 0)
+    found = re.search(r" (\d+)%", text)
+    return (1, int(found[1]) if found else 0)
+
+
+def busiest_minute(times: list[float]) -> int:
+    """Most calls in any sliding 60 s window."""
+    times, best, start = sorted(times), 0, 0
+    for end, at in enumerate(times):
+        while times[start] <= at - 60:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def run_slack(args) -> dict:
+    """All jobs in ONE workspace: Slack's chat.update limit (Tier 3, ~50 a minute) is per
+    workspace, so the fake enforces ``--tier-limit`` calls a minute per workspace and
+    answers over it with 429 + Retry-After; the sender budgets ``--per-team-per-minute``."""
+    from bots.slack.notifier import SlackNotifier
+    from bots.slack.sender import SlackSender
+    from tests.fixtures.fake_slack import BOT_TOKEN, TEAM, FakeSlack
+
+    fake = FakeSlack().start()
+    fake.limit("chat.update", args.tier_limit)
+    recorder = Recorder()
+
+    async def token_for(team_id: str) -> str:
+        return BOT_TOKEN
+
+    sender = SlackSender(token_for=token_for, api_base=fake.api_base,
+                         update_interval=args.update_interval,
+                         per_team_updates_per_minute=args.per_team_per_minute)
+    notifier = SlackNotifier(sender)
+    job_of_message: dict[str, str] = {}
+    pinged: dict[str, float] = {}
+    finished_at: dict[str, float] = {}
+
+    def on_sent(key, body, at):
+        if key[0] == "update" and key[3] in job_of_message:
+            recorder.delivered(job_of_message[key[3]], slack_shown_state(body["text"]), at)
+        elif key[0] == "post":
+            pinged[key[3].removeprefix("ping:")] = at
+
+    sender.on_sent = on_sent
+
+    async def notify(job: JobRead, change: str) -> None:
+        recorder.tell(job)
+        if change == "completed":
+            finished_at[job.id] = time.monotonic()
+        await notifier.job_changed(job, change)
+
+    rng = random.Random(args.seed)
+    origins = []
+    for i in range(args.jobs):
+        channel = f"C{10_000 + i % args.channels}"
+        ts = fake.post_message(channel, "posting…")
+        job_of_message[ts] = f"job_bench{i:05d}"
+        origins.append({"platform": "slack", "team_id": TEAM, "channel_id": channel,
+                        "message_ts": ts, "user_id": f"U{500 + i}", "title": f"Project {i}"})
+    started = time.monotonic()
+    await asyncio.gather(*(simulate(i, origins[i], notify, rng, args)
+                           for i in range(args.jobs)))
+    rendered = time.monotonic() - started
+    drained = await sender.flush(900)
+    drain_time = time.monotonic() - started - rendered
+    await sender.close()
+    every, final, missing = recorder.lags()
+    ping_lags = [pinged[j] - t for j, t in finished_at.items() if j in pinged]
+    updates = [c.at for c in fake.calls_to("chat.update", status=None)]
+    result = {
+        "platform": "slack", "jobs": args.jobs, "workspaces": 1, "channels": args.channels,
+        "update_interval_s": args.update_interval,
+        "budget_per_minute": args.per_team_per_minute, "tier_limit_per_minute": args.tier_limit,
+        "changes": len(every) + missing, "updates_sent": len(updates),
+        "coalesced": sender.stats.coalesced,
+        "calls_busiest_minute": busiest_minute(updates),
+        "lag_p50_s": round(percentile(every, 50), 2), "lag_p95_s": round(percentile(every, 95), 2),
+        "lag_max_s": round(max(every), 2) if every else None,
+        "final_lag_p50_s": round(percentile(final, 50), 2),
+        "final_lag_p95_s": round(percentile(final, 95), 2),
+        "final_lag_max_s": round(max(final), 2) if final else None,
+        "ping_lag_p95_s": round(percentile(ping_lags, 95), 2),
+        "finals_delivered": f"{len(final)}/{args.jobs}", "pings": f"{len(ping_lags)}/{args.jobs}",
+        "never_shown": missing, "rate_limited_429s": fake.over_limit,
+        "sender_429s": sender.stats.rate_limited, "dropped": sender.stats.dropped,
+        "dropped_finals": sender.stats.dropped_final,
+        "wall_s": round(rendered + drain_time, 1), "drained": drained,
+    }
+    fake.stop()
+    return result
+
+
+PLATFORMS = {"discord": run_discord, "slack": run_slack}
 
 
 def main() -> None:
@@ -233,6 +344,11 @@ def main() -> None:
     parser.add_argument("--tick", type=float, default=1.0, help="progress reports per job, s")
     parser.add_argument("--edit-interval", type=float, default=1.5)
     parser.add_argument("--global-rate", type=float, default=40)
+    parser.add_argument("--update-interval", type=float, default=2.0, help="slack: per message")
+    parser.add_argument("--per-team-per-minute", type=float, default=45.0,
+                        help="slack: chat.update budget per workspace")
+    parser.add_argument("--tier-limit", type=int, default=50,
+                        help="slack: chat.update calls a minute the fake allows per workspace")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
