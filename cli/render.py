@@ -140,7 +140,12 @@ def cancel(job_id: str, as_json: bool = JSON_OPTION) -> None:
 
     async def work(db, settings):
         async with db.transaction() as s:
-            return await renders.cancel(session=s, account_id=None, job_id=job_id, actor="cli")
+            from jobs.enqueue import announcer_for
+
+            return await renders.cancel(
+                session=s, account_id=None, job_id=job_id, actor="cli",
+                announce=announcer_for(settings),
+            )
 
     job = run(work)
     emit(job, as_json, describe(job) + ("\ncancel requested" if job.cancel_requested else ""))

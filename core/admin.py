@@ -671,9 +671,13 @@ def _audit(session: AsyncSession, job_id: str, admin: str, action: str, **detail
                          detail={"action": action, **detail}))
 
 
-async def cancel_job(*, session: AsyncSession, job_id: str, admin: str) -> JobRead:
+async def cancel_job(
+    *, session: AsyncSession, job_id: str, admin: str, announce: renders.Announce | None = None
+) -> JobRead:
     admin = _admin(admin)
-    job = await renders.cancel(session=session, account_id=None, job_id=job_id, actor=admin)
+    job = await renders.cancel(
+        session=session, account_id=None, job_id=job_id, actor=admin, announce=announce
+    )
     _audit(session, job.id, admin, "cancel", status_after=job.status)
     await session.flush()
     return job

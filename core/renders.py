@@ -33,6 +33,7 @@ from core.schemas import JobEventRead, JobRead, QuoteRead
 from core.settings import Settings
 
 Enqueue = Callable[[str], None]
+Announce = Callable[[str, str], None]  # (job_id, change): tell the workers' notifiers
 
 
 @dataclass(frozen=True)
@@ -160,13 +161,25 @@ async def events(*, session: AsyncSession, job_id: str, limit: int = 500) -> lis
 
 
 async def cancel(
-    *, session: AsyncSession, account_id: str | None, job_id: str, actor: str | None = None
+    *,
+    session: AsyncSession,
+    account_id: str | None,
+    job_id: str,
+    actor: str | None = None,
+    announce: Announce | None = None,
 ) -> JobRead:
+    """Cancel now (queued) or ask the worker to stop the render (processing).
+
+    A job that never reached a worker has no worker to tell its chat message or callback
+    receiver: ``announce(job_id, "cancelled")`` runs after the commit for that.
+    """
     job = await _load(session, account_id, job_id, lock=True)
     if job.status in TERMINAL_STATES:
         raise InvalidTransition(job.id, job.status, "cancel")
     if job.status == "queued":
         await _finish(session, job, "cancelled", detail={"by": actor or "owner"}, actor=actor)
+        if announce is not None:
+            after_commit(session, lambda: announce(job_id, "cancelled"))
     elif not job.cancel_requested:
         job.cancel_requested = True
         _event(session, job, "cancel", detail={"by": actor or "owner"}, actor=actor)

@@ -94,7 +94,8 @@ def job_actions(detail: admin.JobDetail) -> None:
 
 
 def _cancel(p: dict) -> str:
-    job = data.call(admin.cancel_job, job_id=p["job_id"], admin=admin_name())
+    job = data.call(admin.cancel_job, job_id=p["job_id"], admin=admin_name(),
+                    announce=data.announcer())
     return f"job {job.id} is {job.status}" + (" (cancel requested)" if job.cancel_requested else "")
 
 

@@ -65,3 +65,11 @@ def enqueuer():
     from jobs.enqueue import enqueuer_for
 
     return enqueuer_for(settings())
+
+
+def announcer():
+    """Tells the workers' notifiers (chat message, callbacks) about a job the dashboard
+    ended; None when no broker can reach a worker (embedded default)."""
+    from jobs.enqueue import announcer_for
+
+    return announcer_for(settings())

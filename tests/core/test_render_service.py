@@ -250,3 +250,21 @@ async def test_duplicate_start_messages_claim_a_job_once(db, settings, factory):
                                                     lease_seconds=60, max_attempts=3)
     assert first is not None and first.attempts == 1
     assert second is None and ended is None
+
+
+async def test_cancelling_a_queued_job_announces_it_after_the_commit(db, settings, factory):
+    account = await factory.account(credits_=10)
+    project = await factory.project(account)
+    queued = (await _submit(db, settings, account, project)).job
+    running = (await _submit(db, settings, account, project)).job
+    async with db.transaction() as s:
+        await renders.start_attempt(session=s, job_id=running.id, after_attempt=0,
+                                    lease_seconds=60, max_attempts=3)
+    announced: list[tuple[str, str]] = []
+    async with db.transaction() as s:
+        await renders.cancel(session=s, account_id=account, job_id=queued.id,
+                             announce=lambda *a: announced.append(a))
+        await renders.cancel(session=s, account_id=account, job_id=running.id,
+                             announce=lambda *a: announced.append(a))
+        assert announced == []  # not before the commit
+    assert announced == [(queued.id, "cancelled")]  # the worker announces the running one

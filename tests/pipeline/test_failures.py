@@ -118,3 +118,29 @@ async def test_attempts_are_bounded_then_the_job_fails_and_is_refunded(
             CreditEntry.job_id == job.id, CreditEntry.kind == "refund"))
         assert await credits.is_refunded(session=s, job_id=job.id)
     assert refunds == 1
+
+
+async def test_an_admin_cancel_of_a_queued_job_reaches_the_workers_notifiers(
+    db, pipeline_settings, factory, worker
+):
+    from core import admin
+    from jobs.enqueue import announcer_for
+
+    heard: list[tuple[str, str]] = []
+
+    class Recorder:
+        async def job_changed(self, job, change):
+            heard.append((job.id, change))
+
+    worker.rt.notifiers.add(Recorder())
+    account = await factory.account(credits_=5)
+    project = await factory.project(account)
+    job = await _submit(db, pipeline_settings, account, project, TINY, enqueue=lambda _: None)
+    async with db.transaction() as s:
+        await admin.cancel_job(session=s, job_id=job.id, admin="ops",
+                               announce=announcer_for(pipeline_settings))
+    for _ in range(100):
+        if heard:
+            break
+        await asyncio.sleep(0.1)
+    assert heard == [(job.id, "cancelled")]
