@@ -237,6 +237,7 @@ class LambdaBackend:
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.capacity_limit = self.config.concurrency_limit
+        self._plans: dict[tuple[int, int, int], LambdaPlan] = {}
         boto_config = Config(
             retries={"mode": "standard", "total_max_attempts": self.config.invoke_max_attempts},
             connect_timeout=self.config.connect_timeout,
@@ -297,8 +298,14 @@ class LambdaBackend:
     # -- planning and capacity -------------------------------------------------------
 
     def plan_for(self, settings: RenderSettings) -> LambdaPlan:
-        return plan(frames=settings.frame_count, width=settings.width, height=settings.height,
-                    settings=self.config)
+        key = (settings.frame_count, settings.width, settings.height)
+        chosen = self._plans.get(key)
+        if chosen is None:  # the governor asks for every queued job, again and again
+            chosen = plan(frames=key[0], width=key[1], height=key[2], settings=self.config)
+            if len(self._plans) > 4096:
+                self._plans.clear()
+            self._plans[key] = chosen
+        return chosen
 
     def capacity_units(self, settings: RenderSettings) -> int:
         return self.plan_for(settings).functions
@@ -410,10 +417,12 @@ class LambdaBackend:
         if data.get("done"):
             out_bucket = data.get("outBucket") or self.output_bucket
             return RenderStatus(
-                state="done", progress=1.0, output_key=self.caller_key(data.get("outKey"),
-                                                                        out_bucket),
-                output_bucket=out_bucket, output_size=data.get("outputSizeInBytes"),
-                cost=cost, info={**info, "time_to_finish_ms": data.get("timeToFinish")},
+                state="done", progress=1.0,
+                output_key=self.caller_key(data.get("outKey"), out_bucket),
+                # the storage's own bucket is None on the job, as with the local backend
+                output_bucket=None if out_bucket == self.output_bucket else out_bucket,
+                output_size=data.get("outputSizeInBytes"), cost=cost,
+                info={**info, "time_to_finish_ms": data.get("timeToFinish")},
             )
         errors = [e for e in (data.get("errors") or []) if isinstance(e, dict)]
         if data.get("fatalErrorEncountered") or any(

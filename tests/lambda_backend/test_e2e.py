@@ -82,6 +82,7 @@ async def test_a_lambda_render_lands_in_r2_and_completes_the_job(
     row = await _job_row(db, job.id)
     assert row.cost_reported is not None and row.cost_reported > 0
     assert row.output_key == key and row.output_size == head["ContentLength"]
+    assert row.output_bucket is None  # the storage's own bucket, as with the local backend
     assert row.backend == "lambda" and row.backend_ref == f"{render.bucket}/{render.render_id}"
     plan = row.backend_info["lambda_plan"]
     start = lambda_standin.invocations_of("start")[0].payload
@@ -129,6 +130,9 @@ async def test_switching_the_backend_changes_nothing_else(
     # the video is in the same bucket at the same key either way
     head = moto_s3.client().head_object(Bucket=s3_bucket, Key=f"renders/{job.id}.mp4")
     assert head["ContentLength"] > 1000
+    row = await _job_row(db, job.id)
+    assert (row.output_key, row.output_bucket, row.output_size) == (
+        f"renders/{job.id}.mp4", None, head["ContentLength"])
     assert len(lambda_standin.renders) == (1 if backend == "lambda" else 0)
 
 
