@@ -151,7 +151,7 @@ async def create_render(
         project_id=_project_id(body.project_id), render_settings=body.settings.to_core(),
         idempotency_key=idempotency_key, callback_url=body.callback_url,
         origin={"platform": "api", "api_key": caller.key_id},
-        enqueue=_tolerant(enqueuer_for(settings)),
+        enqueue=enqueuer_for(settings),  # never raises: the reconciler covers a broker outage
     )
     job = submitted.job
     response.headers["Location"] = f"/v1/renders/{job.id}"
@@ -160,23 +160,6 @@ async def create_render(
     log.info("render %s %s (%d credits)", job.id, "created" if submitted.created else "replayed",
              job.credit_cost, extra={"job_id": job.id, "account_id": caller.account_id})
     return Job.of(job)
-
-
-def _tolerant(enqueue):
-    """The job is committed (and charged) before it is enqueued: a broker hiccup then must
-    not turn the 202 into a 500 that invites a second, unkeyed submit. The reconciler
-    re-enqueues queued jobs nobody took."""
-    if enqueue is None:
-        return None
-
-    def run(job_id: str) -> None:
-        try:
-            enqueue(job_id)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("job %s committed but not enqueued (%s); the reconciler will pick it up",
-                        job_id, exc.__class__.__name__, extra={"job_id": job_id})
-
-    return run
 
 
 @router.get("/renders", response_model=list[Job], tags=["renders"], responses=errors(422))
