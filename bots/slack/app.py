@@ -77,8 +77,12 @@ class SlackApp:
             async with self._lock:
                 if not self._tables_ready:
                     flow_settings = self.bolt.oauth_flow.settings
-                    await flow_settings.installation_store.create_tables()
-                    await flow_settings.state_store.create_tables()
+                    try:
+                        await flow_settings.installation_store.create_tables()
+                        await flow_settings.state_store.create_tables()
+                    except Exception:  # noqa: BLE001 - e.g. another API process won the race
+                        log.warning("could not create slack_sdk's tables (they may exist)",
+                                    exc_info=True)
                     self._tables_ready = True
         return {"rt": rt}
 
@@ -224,7 +228,7 @@ def register(app: AsyncApp, settings: Settings) -> None:
         return enqueuer_for(settings)
 
     @app.command("/render")
-    async def render_command(ack, body, command, context, client, respond):
+    async def render_command(ack, command, context, client, respond):
         await ack()  # within 3 s, before any work
         rt: Runtime = context["rt"]
         user = chat_user(command)
