@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import dramatiq
 import httpx
-from dramatiq import Message
 
 from core import callbacks
 from core.errors import InvalidInput
@@ -26,9 +25,7 @@ from core.models import TERMINAL_STATES
 from core.notify import JobChange
 from core.runtime import Runtime
 from core.schemas import JobRead
-from core.settings import Settings
 from jobs import broker as broker_module
-from jobs import enqueue as enqueue_module
 from jobs import runtime as job_runtime
 
 CALLBACK_QUEUE = "callbacks"
@@ -200,21 +197,3 @@ def install(rt: Runtime) -> None:
     actor()
     if not any(isinstance(a, CallbackNotifier) for a in rt.notifiers.adapters):
         rt.notifiers.add(CallbackNotifier(rt))
-
-
-def send_event(settings: Settings, job_id: str, event_type: str) -> bool:
-    """Queue an event from outside a worker (the API cancelling a queued job). False when
-    there is no broker to send to (embedded default without an in-process worker)."""
-    producer = (
-        broker_module.current()
-        if settings.broker_url.startswith("memory")
-        else enqueue_module._redis_producer(settings.broker_url)
-    )
-    if producer is None:
-        return False
-    message = Message(
-        queue_name=CALLBACK_QUEUE, actor_name=ACTOR_NAME,
-        args=(job_id, event_type, callbacks.new_event_id(), 1), kwargs={}, options={},
-    )
-    producer.enqueue(message)
-    return True

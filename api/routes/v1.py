@@ -25,11 +25,9 @@ from api.schemas import (
 )
 from core import callbacks, credits, projects, renders
 from core.callbacks import CallbackAttemptRead
-from core.db import after_commit
 from core.errors import JobNotFound, ProjectNotFound
 from core.schemas import CreditsRead, JobStatus, ProjectRead, QuoteRead
-from jobs.callbacks import send_event
-from jobs.enqueue import enqueuer_for
+from jobs.enqueue import announcer_for, enqueuer_for
 
 log = logging.getLogger("renderbot.api")
 router = APIRouter(prefix="/v1", responses=errors(401, 422))
@@ -194,21 +192,28 @@ async def cancel_render(
     job = await renders.cancel(
         session=session, account_id=caller.account_id, job_id=_job_id(job_id),
         actor=f"api:{caller.key_id}",
+        # A queued job never reached a worker: the workers' notifiers (callbacks, chat)
+        # hear of it through the broker instead.
+        announce=_announcer(settings),
     )
-    if job.status == "cancelled":
-        # A worker tells callback receivers about the jobs it stops; this one never ran.
-        after_commit(session, lambda: _cancelled_event(settings, job.id))
     log.info("render %s cancel requested", job.id,
              extra={"job_id": job.id, "account_id": caller.account_id})
     return Job.of(job)
 
 
-def _cancelled_event(settings, job_id: str) -> None:
-    try:
-        send_event(settings, job_id, "render.cancelled")
-    except Exception:  # noqa: BLE001 - the cancel is committed; the event is best effort
-        log.warning("could not queue the cancelled callback", exc_info=True,
-                    extra={"job_id": job_id})
+def _announcer(settings):
+    announce = announcer_for(settings)
+    if announce is None:
+        return None
+
+    def run(job_id: str, change: str) -> None:
+        try:
+            announce(job_id, change)
+        except Exception:  # noqa: BLE001 - the cancel is committed; telling is best effort
+            log.warning("could not announce job %s %s", job_id, change, exc_info=True,
+                        extra={"job_id": job_id})
+
+    return run
 
 
 @router.get("/renders/{job_id}/callbacks", response_model=list[CallbackAttemptRead],
