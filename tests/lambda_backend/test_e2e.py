@@ -66,6 +66,7 @@ async def test_a_lambda_render_lands_in_r2_and_completes_the_job(
     assert render.output["endpoint"] == moto_s3.endpoint_url
     assert (render.output["bucket"], render.output["key"]) == (s3_bucket, key)
     head = moto_s3.client().head_object(Bucket=s3_bucket, Key=key)
+    assert s3_bucket not in [b["Name"] for b in lambda_standin.aws_s3().list_buckets()["Buckets"]]
     # ... and the link downloads a playable mp4 of the requested shape
     path = tmp_path / "download.mp4"
     source = await _download(done.result_url, path)
