@@ -17,7 +17,9 @@ import redis
 
 from core import renders
 from core.db import Database
+from core.settings import ApiSettings
 from jobs.enqueue import enqueuer_for
+from tests.fixtures.api import LiveServer, free_port
 from tests.fixtures.pipeline import TINY, make_settings, wait_for
 from tests.pipeline.test_local_pipeline import probe, video_stream
 
@@ -26,8 +28,10 @@ RENDERBOT = shutil.which("renderbot", path=str(Path(sys.executable).parent)) or 
 
 @pytest.fixture
 def prod(tmp_path, pg_url, redis_url, s3_bucket, moto_s3, render_server_dir):
+    port = free_port()
     settings = make_settings(
         tmp_path, pg_url, render_server_dir, broker_url=redis_url,
+        public_base_url=f"http://127.0.0.1:{port}", api=ApiSettings(port=port),
         storage_url=f"s3://{s3_bucket}", s3_endpoint_url=moto_s3.endpoint_url,
         s3_region=moto_s3.region, s3_access_key_id=moto_s3.access_key_id,
         s3_secret_access_key=moto_s3.secret_access_key,
@@ -41,6 +45,7 @@ def prod(tmp_path, pg_url, redis_url, s3_bucket, moto_s3, render_server_dir):
         "RENDERBOT_S3_ACCESS_KEY_ID": moto_s3.access_key_id,
         "RENDERBOT_S3_SECRET_ACCESS_KEY": moto_s3.secret_access_key,
         "RENDERBOT_SECRET_KEY": "test-secret-0123456789",
+        "RENDERBOT_PUBLIC_BASE_URL": settings.public_base_url,
         "RENDERBOT_VAR_DIR": str(tmp_path / "var"),
         "RENDERBOT_RENDER_SERVER_DIR": str(render_server_dir),
         "RENDERBOT_WORKER__POLL_INTERVAL": "0.2",
@@ -86,7 +91,9 @@ async def _new_account(db, credits_=10):
 
 
 async def test_worker_process_on_redis_postgres_and_s3_delivers_a_presigned_mp4(prod, tmp_path):
+    """The link is the API's counted /d/ link, which redirects to a presigned S3 URL."""
     settings, db, start_worker = prod
+    api = LiveServer(settings).start()
     try:
         factory, account, project = await _new_account(db)
         start_worker()
@@ -95,9 +102,11 @@ async def test_worker_process_on_redis_postgres_and_s3_delivers_a_presigned_mp4(
         done = await wait_for(db, job.id, seen=seen, within=180)
         assert done.status == "completed", done.error
         assert any(0 < j.progress < 100 for j in seen)
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(follow_redirects=True) as client:
             response = await client.get(done.result_url)
         assert response.status_code == 200
+        assert response.history and response.url.host == "127.0.0.1"
+        assert "X-Amz-Signature" in str(response.url)  # a presigned storage URL
         assert "attachment" in response.headers.get("content-disposition", "")
         path = tmp_path / "download.mp4"
         path.write_bytes(response.content)
@@ -105,6 +114,7 @@ async def test_worker_process_on_redis_postgres_and_s3_delivers_a_presigned_mp4(
         assert (video["width"], video["height"], video["nb_read_frames"]) == (320, 180, "60")
         assert await factory.balance(account) == 9
     finally:
+        api.stop()
         await db.dispose()
 
 
