@@ -67,6 +67,8 @@ def serve(host: str | None = HOST_OPTION, port: int | None = PORT_OPTION) -> Non
     except Exception as exc:  # noqa: BLE001
         fail(f"database: {exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}")
     worker = RenderWorker(Runtime(settings)).start()
+    if settings.discord_token is not None:
+        _discord_in_background(settings)
     try:
         server = _server_class()(
             uvicorn.Config(
@@ -81,6 +83,23 @@ def serve(host: str | None = HOST_OPTION, port: int | None = PORT_OPTION) -> Non
         worker.stop()
     if not server.started:
         fail(f"the API could not start on {host}:{port}")
+
+
+def _discord_in_background(settings: Settings) -> None:
+    """`serve` also runs the Discord bot when its token is set (Slack rides in the API)."""
+    import asyncio
+    import threading
+
+    from bots.discord.bot import run
+
+    def main() -> None:
+        try:
+            asyncio.run(run(settings))
+        except Exception:  # noqa: BLE001 - the API and worker keep serving
+            log.exception("the Discord bot stopped")
+
+    threading.Thread(target=main, name="discord-bot", daemon=True).start()
+    log.warning("renderbot serve: Discord bot started")
 
 
 def api(
