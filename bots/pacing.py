@@ -1,0 +1,430 @@
+"""Paced delivery of chat status messages: one slot per message, always its newest state.
+
+The platform-neutral half of :class:`bots.discord.sender.StatusSender` and
+:class:`bots.slack.sender.SlackSender`. A platform sender subclasses :class:`PacedSender`
+and supplies the HTTP call (:meth:`~PacedSender._call`, which answers with an
+:class:`Outcome`) and its rate limits (:meth:`~PacedSender._admit`); this module decides
+what goes when:
+
+* **Coalescing**: one slot per message (``key``); a newer state replaces a pending one, an
+  older state never replaces a newer one (``rank``) and a final (terminal) state is never
+  replaced by a progress one, so a late progress event cannot undo "Done".
+* **Per-message throttle**: at most one send every ``interval`` seconds per slot (final
+  states skip the wait).
+* **Order**: when the platform's budget is short, final states go first, then the slot
+  that has waited longest, so every job's message moves.
+* **Outcomes**: ``limited`` (429) waits ``retry_after`` and sends the newest state then,
+  without counting as a failure; ``error`` retries with backoff — final states up to
+  ``terminal_attempts`` times, progress up to ``progress_attempts`` (then it waits for the
+  next state); ``permanent`` (deleted message, revoked token, ...) drops the slot.
+* A slot whose final state was delivered (or dropped) is finished: later states for its
+  key are refused, so a ping is posted once and "Done" stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiohttp
+
+Then = Callable[[], None]
+OnSent = Callable[[tuple, dict[str, Any], float], None]
+
+_FINISHED_KEPT = 10_000  # finished keys remembered before the older-than-an-hour ones go
+_FLUSH_POLL = 0.02  # seconds between flush()'s looks
+
+
+@dataclass
+class Stats:
+    sent: int = 0
+    rate_limited: int = 0  # 429 responses received
+    errors: int = 0
+    dropped: int = 0
+    dropped_final: int = 0
+    coalesced: int = 0
+
+
+@dataclass
+class Slot:
+    """The newest state of one message (or one post) and its delivery bookkeeping."""
+
+    key: tuple
+    target: Any  # the platform's address for the call (method, route, limits' keys)
+    payload: dict[str, Any]
+    rank: tuple
+    terminal: bool
+    version: int = 1
+    sent_version: int = 0
+    last_sent: float = -math.inf
+    not_before: float = 0.0
+    waiting_since: float = 0.0
+    failures: int = 0
+    in_flight: bool = False
+    then: Then | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.version > self.sent_version
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one call went: ``ok``, ``limited`` (retry the newest state after
+    ``retry_after`` seconds), ``permanent`` (give up on the slot) or ``error`` (retry
+    with backoff). ``detail`` is for the log."""
+
+    kind: Literal["ok", "limited", "permanent", "error"]
+    detail: str = ""
+    retry_after: float = 0.0
+
+
+OK = Outcome("ok")
+
+
+def limited(retry_after: float) -> Outcome:
+    return Outcome("limited", retry_after=retry_after)
+
+
+def permanent(detail: str) -> Outcome:
+    return Outcome("permanent", detail)
+
+
+def error(detail: str) -> Outcome:
+    return Outcome("error", detail)
+
+
+@dataclass(frozen=True)
+class Wait:
+    """A platform limit says not now: look again at ``until`` (None: when a call in flight
+    finishes). ``stop``: the limit is shared by every slot, so skip the rest of this pass."""
+
+    until: float | None
+    stop: bool = False
+
+
+class TokenBucket:
+    """``per_minute`` calls a minute in bursts of up to ``burst``; a 429 blocks it.
+
+    It refills at ``per_minute / 60`` tokens a second up to ``burst``, so over any minute
+    it allows at most ``per_minute + burst`` calls.
+    """
+
+    def __init__(self, per_minute: float, burst: float = 1.0, *, clock=time.monotonic) -> None:
+        if per_minute <= 0:
+            raise ValueError("per_minute must be positive")
+        self.rate = per_minute / 60.0
+        self.capacity = max(1.0, float(burst))
+        self.clock = clock
+        self.tokens = self.capacity
+        self.stamp = clock()
+        self.blocked_until = 0.0
+        self.taken = 0
+
+    def _refill(self, now: float) -> None:
+        if now > self.stamp:
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+
+    def ready_at(self, now: float | None = None) -> float:
+        """When the next call may go (now or later)."""
+        now = self.clock() if now is None else now
+        self._refill(now)
+        at = now if self.tokens >= 1 else now + (1 - self.tokens) / self.rate
+        return max(at, self.blocked_until)
+
+    def take(self, now: float | None = None) -> bool:
+        now = self.clock() if now is None else now
+        if now < self.blocked_until:
+            return False
+        self._refill(now)
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        self.taken += 1
+        return True
+
+    def block(self, seconds: float, now: float | None = None) -> None:
+        """A 429: nothing goes before ``seconds`` from now; then one call (the retry), and
+        the bucket refills from there."""
+        now = self.clock() if now is None else now
+        self.blocked_until = max(self.blocked_until, now + max(0.0, seconds))
+        self.tokens = 1.0
+        self.stamp = max(self.stamp, self.blocked_until)
+
+
+class PacedSender:
+    """Sends the newest state of each slot, paced; subclasses add the platform.
+
+    Create it anywhere; it starts its task on the running loop at the first :meth:`_put`.
+    Subclasses implement :meth:`_call` and may override :meth:`_admit`, :meth:`_describe`,
+    :meth:`_session_headers` and :meth:`_drop_clients`.
+    """
+
+    log = logging.getLogger("renderbot.pacing")
+    task_name = "paced-sender"
+    # end the task when nothing is pending (and free the connections; the next state
+    # starts a new task), so a stopping worker loop leaves nothing behind
+    stop_when_idle = False
+
+    def __init__(
+        self, *, interval: float, max_in_flight: int, terminal_attempts: int,
+        progress_attempts: int, timeout: float,
+    ) -> None:
+        self.interval = interval
+        self.max_in_flight = max_in_flight
+        self.terminal_attempts = terminal_attempts
+        self.progress_attempts = progress_attempts
+        self.timeout = timeout
+        self.stats = Stats()
+        self._slots: dict[tuple, Slot] = {}
+        self._finished: dict[tuple, float] = {}
+        self._in_flight = 0
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._closed = False
+        # (slot key, payload, response time) of every successful call: tests and benchmarks
+        self.on_sent: OnSent | None = None
+
+    # --- public API (call on the sender's loop) ------------------------------------------
+
+    async def flush(self, within: float = 30.0) -> bool:
+        """Wait until nothing is pending or in flight; False on timeout."""
+        deadline = time.monotonic() + within
+        while self.pending:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(_FLUSH_POLL)
+        return True
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._wake is not None:
+            self._wake.set()
+        tasks = [t for t in (self._task, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._disconnect()
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for s in self._slots.values() if s.pending or s.in_flight)
+
+    # --- platform hooks ------------------------------------------------------------------
+
+    async def _call(self, slot: Slot) -> Outcome:
+        """Send ``slot.payload`` to ``slot.target``; learn from the answer (rate-limit
+        headers, a 429's block) and say how it went. Transport errors are an ``error``."""
+        raise NotImplementedError
+
+    def _admit(self, slot: Slot, now: float) -> Wait | None:
+        """Take the platform's leave to call for ``slot`` now (None), or say when to look
+        again."""
+        return None
+
+    def _describe(self, slot: Slot) -> str:
+        """The slot in a log line."""
+        return repr(slot.key)
+
+    def _session_headers(self) -> dict[str, str] | None:
+        return None
+
+    def _drop_clients(self) -> None:
+        """The HTTP session is gone: forget whatever was bound to it."""
+
+    # --- for subclasses ------------------------------------------------------------------
+
+    def _put(
+        self, key: tuple, target: Any, payload: dict[str, Any], *, rank: tuple,
+        terminal: bool, then: Then | None = None,
+    ) -> bool:
+        """Make ``key`` show ``payload`` soon; False when an equal or newer state is already
+        there or on its way (or its final state was delivered)."""
+        if self._closed or key in self._finished:
+            return False
+        now = time.monotonic()
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = Slot(key, target, payload, rank, terminal, then=then, waiting_since=now)
+            self._slots[key] = slot
+        else:
+            if rank <= slot.rank or slot.terminal and not terminal:
+                return False
+            if slot.pending:
+                self.stats.coalesced += 1
+            else:
+                slot.waiting_since = now
+            slot.payload, slot.rank, slot.terminal = payload, rank, terminal
+            slot.then = then or slot.then
+            slot.version += 1
+            slot.failures = 0
+        self._ensure_running()
+        assert self._wake is not None
+        self._wake.set()
+        return True
+
+    def _http(self) -> aiohttp.ClientSession:
+        """This loop's HTTP session, made on first use."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                headers=self._session_headers())
+            self._drop_clients()
+        return self._session
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _ensure_running(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._task is not None and not self._task.done() and self._loop is loop:
+            return
+        self._loop = loop
+        self._wake = asyncio.Event()
+        self._session = None  # a session belongs to one loop
+        self._drop_clients()
+        self._task = loop.create_task(self._run(), name=self.task_name)
+
+    async def _disconnect(self) -> None:
+        session, self._session = self._session, None
+        self._drop_clients()
+        if session is not None:
+            await session.close()
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while not self._closed:
+            wake_at = self._dispatch(time.monotonic())
+            self._wake.clear()
+            if wake_at is None and self.stop_when_idle and self._idle():
+                self._task = None
+                await self._disconnect()
+                return
+            timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
+            if timeout is not None and timeout <= 0:
+                await asyncio.sleep(0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _idle(self) -> bool:
+        return self._in_flight == 0 and not self.pending
+
+    def _dispatch(self, now: float) -> float | None:
+        """Start every call that may go now; return when to look again (None: on wake)."""
+        wake_at: float | None = None
+
+        def later(at: float) -> None:
+            nonlocal wake_at
+            wake_at = at if wake_at is None else min(wake_at, at)
+
+        ready = []
+        for slot in self._slots.values():
+            if not slot.pending or slot.in_flight:
+                continue
+            due = max(slot.not_before, slot.last_sent + (0.0 if slot.terminal else self.interval))
+            if due > now:
+                later(due)
+                continue
+            ready.append(slot)
+        # final states first, then whoever has waited longest (fair across messages)
+        ready.sort(key=lambda s: (not s.terminal, s.waiting_since))
+        for slot in ready:
+            if self._in_flight >= self.max_in_flight:
+                break  # woken when a call finishes
+            wait = self._admit(slot, now)
+            if wait is not None:
+                if wait.until is not None:
+                    later(wait.until)
+                if wait.stop:
+                    break
+                continue
+            self._start(slot)
+        return wake_at
+
+    def _start(self, slot: Slot) -> None:
+        slot.in_flight = True
+        self._in_flight += 1
+        task = asyncio.get_running_loop().create_task(self._send(slot, slot.version))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, slot: Slot, version: int) -> None:
+        payload = slot.payload
+        try:
+            outcome = await self._call(slot)
+        finally:
+            slot.in_flight = False
+            self._in_flight -= 1
+        now = time.monotonic()
+        if outcome.kind == "ok":
+            self._sent(slot, version, payload, now)
+        elif outcome.kind == "limited":
+            self.stats.rate_limited += 1
+            slot.not_before = now + outcome.retry_after
+        elif outcome.kind == "permanent":
+            self.stats.errors += 1
+            self._drop(slot, outcome.detail)
+        else:
+            self.stats.errors += 1
+            self._failed(slot, now, outcome.detail)
+        if self._wake is not None:
+            self._wake.set()
+
+    def _sent(self, slot: Slot, version: int, payload: dict[str, Any], now: float) -> None:
+        self.stats.sent += 1
+        slot.sent_version = max(slot.sent_version, version)
+        slot.last_sent = now
+        slot.failures = 0
+        if self.on_sent is not None:
+            self.on_sent(slot.key, payload, now)
+        if slot.terminal and not slot.pending:
+            then, slot.then = slot.then, None
+            self._forget(slot)
+            if then is not None:
+                try:
+                    then()
+                except Exception:  # noqa: BLE001 - a follow-up must not break the sender
+                    self.log.exception("follow-up after the final state of %s failed",
+                                       self._describe(slot))
+
+    def _failed(self, slot: Slot, now: float, detail: str) -> None:
+        slot.failures += 1
+        limit = self.terminal_attempts if slot.terminal else self.progress_attempts
+        if slot.failures >= limit:
+            if slot.terminal:
+                self._drop(slot, f"failed {slot.failures} times (last: {detail})",
+                           level=logging.ERROR)
+            else:
+                self.stats.dropped += 1
+                slot.sent_version = slot.version  # wait for the next state
+                self.log.warning("%s failed %d times (last: %s); waiting for the next state",
+                                 self._describe(slot), slot.failures, detail)
+            return
+        slot.not_before = now + min(30.0, 0.5 * 2 ** (slot.failures - 1))
+
+    def _drop(self, slot: Slot, why: str, *, level: int = logging.WARNING) -> None:
+        self.stats.dropped += 1
+        if slot.terminal:
+            self.stats.dropped_final += 1
+        self.log.log(level, "giving up on %s%s: %s", self._describe(slot),
+                     " and its FINAL state" if slot.terminal else "", why)
+        self._forget(slot)
+
+    def _forget(self, slot: Slot) -> None:
+        self._slots.pop(slot.key, None)
+        self._finished[slot.key] = time.monotonic()
+        if len(self._finished) > _FINISHED_KEPT:
+            cutoff = time.monotonic() - 3600
+            self._finished = {k: t for k, t in self._finished.items() if t > cutoff}
