@@ -174,9 +174,13 @@ class PacedSender:
     stop_when_idle = False
 
     def __init__(
-        self, *, interval: float, max_in_flight: int, terminal_attempts: int,
-        progress_attempts: int, timeout: float,
+        self, *, interval: float, max_in_flight: int = 8, terminal_attempts: int = 12,
+        progress_attempts: int = 3, timeout: float = 15.0,
     ) -> None:
+        """``interval``: seconds between two sends to one message (final states skip it);
+        ``max_in_flight``: calls at once; ``terminal_attempts`` / ``progress_attempts``:
+        calls that fail (not 429s) before a final / progress state is given up;
+        ``timeout``: seconds per HTTP call."""
         self.interval = interval
         self.max_in_flight = max_in_flight
         self.terminal_attempts = terminal_attempts

@@ -87,20 +87,12 @@ class StatusSender(PacedSender):
     task_name = "discord-status-sender"
 
     def __init__(
-        self,
-        *,
-        token: str,
-        api_base: str,
-        edit_interval: float = 1.5,
-        global_rate: float = 40.0,
-        max_in_flight: int = 8,
-        terminal_attempts: int = 12,
-        progress_attempts: int = 4,
-        timeout: float = 15.0,
+        self, *, token: str, api_base: str, edit_interval: float = 1.5,
+        global_rate: float = 40.0, progress_attempts: int = 4, **pacing: Any,
     ) -> None:
-        super().__init__(interval=edit_interval, max_in_flight=max_in_flight,
-                         terminal_attempts=terminal_attempts,
-                         progress_attempts=progress_attempts, timeout=timeout)
+        """``pacing``: :class:`~bots.pacing.PacedSender`'s ``max_in_flight``,
+        ``terminal_attempts`` and ``timeout``."""
+        super().__init__(interval=edit_interval, progress_attempts=progress_attempts, **pacing)
         self.token = token
         self.api_base = api_base.rstrip("/")
         # any 1-second window sees at most rate + burst requests (≈ 1.1 × rate)

@@ -79,22 +79,13 @@ class SlackSender(PacedSender):
     stop_when_idle = True
 
     def __init__(
-        self,
-        *,
-        token_for: TokenFor,
-        api_base: str | None = None,
-        update_interval: float = 2.0,
-        per_team_updates_per_minute: float = 45.0,
-        update_burst: float = 4.0,
-        posts_per_minute: float = 60.0,
-        max_in_flight: int = 8,
-        terminal_attempts: int = 12,
-        progress_attempts: int = 3,
-        timeout: float = 15.0,
+        self, *, token_for: TokenFor, api_base: str | None = None,
+        update_interval: float = 2.0, per_team_updates_per_minute: float = 45.0,
+        update_burst: float = 4.0, posts_per_minute: float = 60.0, **pacing: Any,
     ) -> None:
-        super().__init__(interval=update_interval, max_in_flight=max_in_flight,
-                         terminal_attempts=terminal_attempts,
-                         progress_attempts=progress_attempts, timeout=timeout)
+        """``pacing``: :class:`~bots.pacing.PacedSender`'s ``max_in_flight``,
+        ``terminal_attempts``, ``progress_attempts`` and ``timeout``."""
+        super().__init__(interval=update_interval, **pacing)
         self.token_for = token_for
         self.api_base = _with_slash(api_base or AsyncWebClient.BASE_URL)
         self.budgets = Budgets(update_per_minute=per_team_updates_per_minute,

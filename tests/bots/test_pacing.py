@@ -194,11 +194,16 @@ async def test_a_final_state_is_retried_with_backoff_until_it_arrives(make):
     assert sender.stats.errors == 2 and sender.stats.sent == 1 and sender.stats.dropped == 0
 
 
-async def test_a_final_state_is_dropped_after_its_attempts(make):
-    sender = make(error("HTTP 500"), error("HTTP 500"), terminal_attempts=2)
+@pytest.mark.parametrize(("outcomes", "calls"), [
+    ([error("HTTP 500"), error("HTTP 500")], 2),
+    ([permanent("message_not_found")], 1),
+], ids=["after-its-attempts", "at-once-on-a-permanent-error"])
+async def test_a_final_state_given_up_finishes_the_slot(make, outcomes, calls):
+    sender = make(*outcomes, terminal_attempts=2)
     sender.put("m", {"text": "done"}, rank=(2, 100), terminal=True)
     assert await sender.flush(5)
-    assert len(sender.times("m")) == 2
+    assert len(sender.times("m")) == calls
+    assert sender.stats.errors == calls
     assert sender.stats.dropped == 1 and sender.stats.dropped_final == 1
     assert not sender.put("m", {"text": "done"}, rank=(3, 0), terminal=True)
 
@@ -222,15 +227,6 @@ async def test_a_rate_limit_waits_retry_after_and_is_not_a_failure(make):
     assert len(times) == 3 and times[1] - times[0] >= 0.49 and times[2] - times[1] >= 0.49
     assert sender.stats.rate_limited == 2 and sender.stats.errors == 0
     assert sender.stats.dropped == 0
-
-
-async def test_a_permanent_error_drops_the_slot_at_once(make):
-    sender = make(permanent("message_not_found"))
-    sender.put("m", {"text": "done"}, rank=(2, 100), terminal=True)
-    assert await sender.flush(5)
-    assert len(sender.times("m")) == 1
-    assert sender.stats.dropped_final == 1 and sender.stats.errors == 1
-    assert not sender.put("m", {"text": "done"}, rank=(3, 0), terminal=True)
 
 
 async def test_a_platform_limit_delays_the_call_until_admitted(make):
