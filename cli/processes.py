@@ -60,9 +60,11 @@ def demo() -> None:
     console.print(f"charged   {job.credit_cost} credits")
     if job.status != "completed":
         fail(f"the demo render {job.status}: {job.error or 'no reason given'}")
-    console.print(f"link      {job.result_url}")
+    console.print(f"link      {job.result_url}", soft_wrap=True, highlight=False)
+    if settings.is_embedded:
+        console.print("          (the link is served by `renderbot serve`)", highlight=False)
     if path is not None:
-        console.print(f"file      {path}")
+        console.print(f"file      {path}", soft_wrap=True, highlight=False)
         problem = check_playable(settings, path)
         if problem:
             fail(f"the output is not a playable mp4: {problem}")
