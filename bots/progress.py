@@ -14,7 +14,6 @@ from core.schemas import JobRead, QuoteRead, SettingsModel
 
 BAR_CELLS = 20
 FULL, EMPTY = "█", "░"
-TERMINAL = ("completed", "failed", "cancelled")
 
 # status -> (emoji, headline)
 HEADLINES = {

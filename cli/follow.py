@@ -12,8 +12,6 @@ from core.db import Database
 from core.schemas import JobRead
 from core.settings import Settings
 
-TERMINAL = {"completed", "failed", "cancelled"}
-
 
 def _label(job: JobRead) -> str:
     if job.status == "queued" or job.queue_position:
@@ -40,6 +38,6 @@ async def follow(
             async with db.transaction() as session:
                 job = await renders.get(session=session, account_id=None, job_id=job_id)
             progress.update(task, completed=job.progress, description=_label(job))
-            if job.status in TERMINAL or loop.time() > deadline:
+            if job.is_final or loop.time() > deadline:
                 return job
             await asyncio.sleep(interval)

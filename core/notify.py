@@ -17,6 +17,21 @@ JobChange = Literal["queued", "processing", "progress", "completed", "failed", "
 log = logging.getLogger("renderbot.jobs")
 
 
+_STATE_ORDER = {"queued": 0, "processing": 1, "completed": 2, "failed": 2, "cancelled": 2}
+
+
+def state_rank(job: JobRead) -> tuple:
+    """Orders the snapshots of one job, so a late, older one never replaces a newer one
+    (chat senders coalesce by it): state, then progress, cancel requested, queue position."""
+    terminal = job.status in ("completed", "failed", "cancelled")
+    return (
+        _STATE_ORDER.get(job.status, 0),
+        100 if terminal else job.progress,
+        int(job.cancel_requested),
+        -(job.queue_position or 0),
+    )
+
+
 class Notifier(Protocol):
     async def job_changed(self, job: JobRead, change: JobChange) -> None: ...
 

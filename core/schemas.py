@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 JobStatus = Literal["queued", "processing", "completed", "failed", "cancelled"]
+FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
 
 class _Read(BaseModel):
@@ -88,6 +89,11 @@ class JobRead(_Read):
     backend: str
     cancel_requested: bool = False
     origin: dict[str, Any] = {}
+
+    @property
+    def is_final(self) -> bool:
+        """Completed, failed or cancelled: the job will not change again."""
+        return self.status in FINAL_STATUSES
 
 
 class JobEventRead(_Read):

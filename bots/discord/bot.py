@@ -32,7 +32,6 @@ from core.runtime import Runtime
 from core.settings import Settings
 
 log = logging.getLogger("renderbot.discord")
-TERMINAL = ("completed", "failed", "cancelled")
 
 
 def chat_user(interaction: discord.Interaction) -> flow.ChatUser:
@@ -303,7 +302,7 @@ class RenderBot(discord.Client):
         if posted is not None:
             # Changes committed before the message id was stored were skipped by the
             # notifier; show the newest state now (and ping if it already ended).
-            await self.sync_status(job.id, shown=rank(submitted.job), ping=job.status in TERMINAL)
+            await self.sync_status(job.id, shown=rank(submitted.job), ping=job.is_final)
 
     async def post_status(
         self, job, *, channel_id: int | None, user_id: str

@@ -15,24 +15,11 @@ from bots.discord import messages
 from bots.discord.endpoints import api_base
 from bots.discord.sender import StatusSender
 from core.notify import JobChange
+from core.notify import state_rank as rank
 from core.schemas import JobRead
 from core.settings import Settings
 
 log = logging.getLogger("renderbot.discord.notifier")
-STATUS_ORDER = {"queued": 0, "processing": 1, "completed": 2, "failed": 2, "cancelled": 2}
-
-
-def rank(job: JobRead) -> tuple:
-    """Orders the states of one job: a lower rank never replaces a higher one."""
-    terminal = job.status in ("completed", "failed", "cancelled")
-    return (
-        STATUS_ORDER.get(job.status, 0),
-        100 if terminal else job.progress,
-        int(job.cancel_requested),
-        -(job.queue_position or 0),
-    )
-
-
 def target(job: JobRead) -> tuple[str, str] | None:
     """(channel id, message id) of the job's Discord status message, if it has one."""
     origin = job.origin or {}
@@ -70,7 +57,7 @@ class DiscordNotifier:
                 self.sender.post(channel_id, ping, tag=f"ping:{job_id}")
         self.sender.edit(
             channel_id, message_id, messages.status_payload(job), rank=rank(job),
-            terminal=job.status in ("completed", "failed", "cancelled"), then=then,
+            terminal=job.is_final, then=then,
         )
 
     async def close(self, within: float = 10.0) -> None:

@@ -44,7 +44,6 @@ from core.runtime import Runtime
 from core.settings import Settings
 
 log = logging.getLogger("renderbot.slack")
-TERMINAL = ("completed", "failed", "cancelled")
 DM_FALLBACK = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
 
 

@@ -16,23 +16,11 @@ import logging
 from bots.slack import blocks, workspaces
 from bots.slack.sender import SlackSender
 from core.notify import JobChange
+from core.notify import state_rank as rank
 from core.schemas import JobRead
 from core.settings import Settings
 
 log = logging.getLogger("renderbot.slack.notifier")
-STATUS_ORDER = {"queued": 0, "processing": 1, "completed": 2, "failed": 2, "cancelled": 2}
-TERMINAL = ("completed", "failed", "cancelled")
-
-
-def rank(job: JobRead) -> tuple:
-    """Orders the states of one job: a lower rank never replaces a higher one."""
-    terminal = job.status in TERMINAL
-    return (
-        STATUS_ORDER.get(job.status, 0),
-        100 if terminal else job.progress,
-        int(job.cancel_requested),
-        -(job.queue_position or 0),
-    )
 
 
 def target(job: JobRead) -> tuple[str, str, str] | None:
@@ -67,7 +55,7 @@ class SlackNotifier:
             return
         team_id, channel_id, ts = where
         self.sender.update(team_id, channel_id, ts, blocks.status_message(job), rank=rank(job),
-                           terminal=job.status in TERMINAL)
+                           terminal=job.is_final)
         ping = blocks.ping_text(job) if change in ("completed", "failed") else None
         if ping is not None:
             # at once, not after the update: chat.postMessage has its own limit (per
