@@ -19,10 +19,11 @@ from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors, logs, remotion_webhook
+from api import errors, remotion_webhook
 from api.metrics import Metrics
 from api.ratelimit import limiter_for
 from api.routes import links, ops, v1
+from core import logs
 from core.runtime import Runtime
 from core.settings import Settings, get_settings
 
@@ -85,7 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
 def create_app_from_env() -> FastAPI:
     """The factory `renderbot api` hands to uvicorn (each worker process builds its own)."""
     settings = get_settings()
-    logs.configure(settings.api.log_format)
+    logs.configure(settings.api.log_format, uncaught=True)  # a process of its own
     return create_app(settings)
 
 

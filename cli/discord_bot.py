@@ -30,7 +30,7 @@ def discord_command(
     prepare_database(settings)
     from core import logs
 
-    logs.configure(settings.api.log_format)  # RENDERBOT_API__LOG_FORMAT=json for every process
+    logs.configure(settings.api.log_format, uncaught=True)  # RENDERBOT_API__LOG_FORMAT=json: every process
     logging.getLogger("discord").setLevel(logging.INFO)
     with_worker = settings.broker_url.startswith("memory") if worker is None else worker
     running = None

@@ -38,9 +38,10 @@ def worker(threads: int = typer.Option(4, "--threads", min=1, help="worker threa
              "on the embedded default use `renderbot serve` or `renderbot demo`")
     from core import logs
 
-    logs.configure(settings.api.log_format)  # RENDERBOT_API__LOG_FORMAT=json for every process
+    logs.configure(settings.api.log_format, uncaught=True)  # RENDERBOT_API__LOG_FORMAT=json: every process
     prepare_database(settings)
-    run_forever(Runtime(settings), threads=threads)
+    if run_forever(Runtime(settings), threads=threads):
+        raise typer.Exit(1)
 
 
 def demo() -> None:

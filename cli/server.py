@@ -52,8 +52,8 @@ def serve(host: str | None = HOST_OPTION, port: int | None = PORT_OPTION) -> Non
     """All-in-one: the HTTP API and a render worker in this process (embedded default)."""
     import uvicorn
 
-    from api import logs
     from api.app import create_app
+    from core import logs
     from core.runtime import Runtime
     from jobs.worker import RenderWorker
 
@@ -61,7 +61,7 @@ def serve(host: str | None = HOST_OPTION, port: int | None = PORT_OPTION) -> Non
     if not settings.broker_url.startswith("memory"):
         fail("renderbot serve runs its own in-process queue; unset RENDERBOT_BROKER_URL "
              "or run `renderbot api` and `renderbot worker` for Redis")
-    logs.configure(settings.api.log_format)
+    logs.configure(settings.api.log_format, uncaught=True)
     try:
         prepare_database(settings)
     except Exception as exc:  # noqa: BLE001
@@ -110,11 +110,11 @@ def api(
     """The HTTP API alone (production: PostgreSQL, Redis, `renderbot worker` elsewhere)."""
     import uvicorn
 
-    from api import logs
+    from core import logs
 
     settings = load_settings()
     _, host, port = _bind(settings, host, port)
-    logs.configure(settings.api.log_format)
+    logs.configure(settings.api.log_format, uncaught=True)
     if settings.broker_url.startswith("memory"):
         log.warning("renderbot api on the in-process queue: renders stay queued until a "
                     "`renderbot serve` picks them up; set RENDERBOT_BROKER_URL=redis://...")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import sys
+import threading
 from datetime import UTC, datetime
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -61,9 +63,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
-def configure(fmt: str = "text", level: int = logging.INFO) -> None:
+def configure(fmt: str = "text", level: int = logging.INFO, *, uncaught: bool = False) -> None:
     """Route every logger (ours, uvicorn's, dramatiq's) and Python's warnings through one
-    handler."""
+    handler; with ``uncaught`` (a process's entry point) also what Python would print to
+    stderr by itself: uncaught exceptions of the main and other threads and "exception
+    ignored" reports, so that every line of a JSON log stays one JSON object."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(ContextFilter())
@@ -76,3 +80,32 @@ def configure(fmt: str = "text", level: int = logging.INFO) -> None:
     logging.getLogger("renderbot").setLevel(level)
     logging.getLogger("uvicorn").setLevel(logging.INFO)
     logging.getLogger("uvicorn.error").setLevel(logging.INFO)
+    if uncaught:
+        sys.excepthook = _log_uncaught
+        threading.excepthook = _log_uncaught_in_thread
+        sys.unraisablehook = _log_unraisable
+
+
+_uncaught_log = logging.getLogger("renderbot.uncaught")
+
+
+def _log_uncaught(exc_type, exc, tb) -> None:
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    _uncaught_log.critical("uncaught exception", exc_info=(exc_type, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if issubclass(args.exc_type, SystemExit):
+        return  # as Python's own hook: a thread that exits is not an error
+    name = args.thread.name if args.thread is not None else "unknown"
+    _uncaught_log.critical("uncaught exception in thread %s", name,
+                           exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
+
+def _log_unraisable(unraisable) -> None:
+    _uncaught_log.warning("%s: %r", unraisable.err_msg or "Exception ignored in",
+                          unraisable.object,
+                          exc_info=(unraisable.exc_type, unraisable.exc_value,
+                                    unraisable.exc_traceback))

@@ -24,9 +24,7 @@ log = logging.getLogger("renderbot.jobs")
 
 @lru_cache(maxsize=8)
 def _redis_producer(url: str) -> dramatiq.Broker:
-    from dramatiq.brokers.redis import RedisBroker
-
-    producer = RedisBroker(url=url)
+    producer = broker_module.RedisBroker(url=url)
     producer.declare_queue(RENDER_QUEUE)
     return producer
 

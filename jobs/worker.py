@@ -3,6 +3,11 @@
 The worker runs the actors on Dramatiq's AsyncIO event-loop thread, with the process's
 :class:`~core.runtime.Runtime`, and a reconciler timer that enqueues ``reconcile`` right
 away and then every ``worker.reconcile_interval`` seconds.
+
+``renderbot worker`` also watches Dramatiq's threads: a consumer or worker thread that
+dies takes a queue (or a share of the work) with it while the process looks alive, so the
+process logs which thread died and exits with status 1 for its supervisor (compose's
+``restart: unless-stopped``) to start a fresh one; the reconciler recovers its jobs.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from jobs import runtime as job_runtime
 from jobs.broker import setup_broker
 
 log = logging.getLogger("renderbot.worker")
+WATCHDOG_INTERVAL = 1.0  # seconds between checks of Dramatiq's threads
 
 
 class RenderWorker:
@@ -64,6 +70,12 @@ class RenderWorker:
             if self._stop.wait(interval):
                 return
 
+    def dead_threads(self) -> list[str]:
+        """Dramatiq threads of the running worker that died (raised out of their loop)."""
+        if self._worker is None or self._stop.is_set():
+            return []
+        return dead_threads(self._worker)
+
     def stop(self) -> None:
         self._stop.set()
         if self._worker is None:
@@ -87,10 +99,23 @@ class RenderWorker:
         self.stop()
 
 
-def run_forever(rt: Runtime, *, threads: int = 4) -> None:
-    """Block until SIGINT/SIGTERM; used by ``renderbot worker``."""
+def dead_threads(worker: Worker) -> list[str]:
+    """The consumer and worker threads of a started Dramatiq worker that are not alive."""
+    dead = [f"consumer of {name}" for name, thread in worker.consumers.items()
+            if not thread.is_alive()]
+    return dead + [thread.name for thread in worker.workers if not thread.is_alive()]
+
+
+def run_forever(rt: Runtime, *, threads: int = 4) -> int:
+    """Block until SIGINT/SIGTERM (0) or until a Dramatiq thread dies (1); used by
+    ``renderbot worker``, which exits with the returned status."""
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    with RenderWorker(rt, threads=threads):
-        done.wait()
+    with RenderWorker(rt, threads=threads) as worker:
+        while not done.wait(WATCHDOG_INTERVAL):
+            if dead := worker.dead_threads():
+                log.critical("worker threads died (%s); stopping so that the supervisor "
+                             "starts a fresh worker", ", ".join(dead))
+                return 1
+    return 0

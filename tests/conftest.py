@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.api",
     "tests.fixtures.fake_slack",
     "tests.fixtures.lambda_standin",
+    "tests.fixtures.private_redis",
 ]
 
 

@@ -25,7 +25,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -42,7 +41,8 @@ from core import accounts, credits, projects
 from core.db import Database
 from core.models import Account, CreditEntry, JobEvent, RenderJob
 from tests.deploy.compose import interpolate_tree, load_compose
-from tests.fixtures.databases import missing_service, truncate_all
+from tests.fixtures.databases import truncate_all
+from tests.fixtures.private_redis import PrivateRedis, free_port
 
 pytestmark = [pytest.mark.pg, pytest.mark.redis]
 
@@ -55,49 +55,6 @@ GRANT = 100
 TERMINAL = ("completed", "failed", "cancelled")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class PrivateRedis:
-    """A redis-server of this test's own (no persistence): killing it loses every message."""
-
-    def __init__(self, directory: Path) -> None:
-        self.binary = shutil.which("redis-server")
-        self.port = free_port()
-        self.directory = directory
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the private redis-server did not start") from None
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-
 @dataclass
 class Process:
     name: str
@@ -108,7 +65,15 @@ class Process:
         return self.log.read_text(errors="replace").splitlines()
 
     def records(self) -> list[dict]:
-        return [json.loads(line) for line in self.lines() if line.strip()]
+        records = []
+        for number, line in enumerate(self.lines(), 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    raise AssertionError(f"{self.name} log line {number} is not JSON:\n{line}\n"
+                                         f"--- tail:\n{self.tail(40)}") from None
+        return records
 
     def tail(self, n: int = 30) -> str:
         return "\n".join(self.lines()[-n:])
@@ -181,8 +146,6 @@ def healthy(topology: Topology, service: str, api_port: int) -> bool:
 
 @pytest.fixture
 def topology(tmp_path, pg_url, moto_s3, s3_bucket, render_server_dir):
-    if shutil.which("redis-server") is None:
-        missing_service("redis-server is not installed (Debian: apt-get install redis-server)")
     db = Database(pg_url)
     asyncio.run(_truncate(pg_url))  # a clean database: the metrics count from zero
     private_redis = PrivateRedis(tmp_path)
@@ -484,10 +447,10 @@ async def test_api_and_two_workers_on_postgres_redis_and_s3(topology: Topology, 
         raw = process.log.read_text(errors="replace")
         for secret in t.secrets:
             assert secret not in raw, f"a secret leaked into the {process.name} log"
-        for line in process.lines():
-            if line.strip():
-                record = json.loads(line)  # every line is one JSON object
-                assert {"time", "level", "logger", "message"} <= set(record), line
+        for record in process.records():  # every line is one JSON object
+            assert {"time", "level", "logger", "message"} <= set(record), record
+            # nothing died along the way (a Dramatiq consumer lost to the Redis restart)
+            assert record["logger"] != "renderbot.uncaught", (process.name, record)
     api_records = api.records()
     for caller in callers:
         for job_id in caller.jobs:
