@@ -118,7 +118,7 @@ class RenderJob(Base):
         CheckConstraint("progress >= 0 AND progress <= 100", name="progress_range"),
         Index("ix_render_job_status_created_at", "status", "created_at"),
         Index("ix_render_job_account_id_created_at", "account_id", "created_at"),
-        # dashboard read models (core/admin.py): window scans by time, per state
+        # dashboard read models (core/admin/): window scans by time, per state
         Index("ix_render_job_created_at", "created_at"),
         Index("ix_render_job_started_at", "started_at"),
         # covers the health page's per-interval summary (an index-only scan)

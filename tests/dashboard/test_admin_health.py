@@ -54,9 +54,10 @@ async def test_the_seed_is_red_because_of_its_error_rate(db, seeded):
 async def test_percentiles_are_taken_over_the_latest_jobs_of_a_busy_window(
     db, seeded, monkeypatch
 ):
+    from core.admin import queue_health
     from tests.dashboard.expected import nearest_rank
 
-    monkeypatch.setattr(admin, "PERCENTILE_SAMPLE", 5)
+    monkeypatch.setattr(queue_health, "PERCENTILE_SAMPLE", 5)
     async with db.transaction() as s:
         report = await admin.health(session=s, window_key="1h", now=seeded.now)
     start = seeded.now - timedelta(hours=1)

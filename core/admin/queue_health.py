@@ -1,9 +1,8 @@
-"""Admin read models and actions (the dashboard's service; transports never query).
+"""Queue health for one dashboard window: :func:`health` (and :func:`broker_stats`).
 
-Read models: :func:`health` computes the queue-health figures for one time window with a
-fixed number of aggregate queries, each bounded by an indexed time range (or by the small
-``queued``/``processing`` sets), so the page costs the same with 100 or 100,000 jobs;
-:func:`list_jobs` / :func:`job_detail` back the job explorer (``LIMIT``-ed, newest first).
+:func:`health` computes the queue-health figures for one time window with a fixed number
+of aggregate queries, each bounded by an indexed time range (or by the small
+``queued``/``processing`` sets), so the page costs the same with 100 or 100,000 jobs.
 
 Definitions (for a window ``[start, end)``):
 
@@ -17,16 +16,6 @@ Definitions (for a window ``[start, end)``):
   ``finished_at − started_at`` of jobs completed in it; percentiles are nearest-rank,
   over the latest ``PERCENTILE_SAMPLE`` (10,000) such jobs of the window;
 * credits debited / refunded = ledger entries created in the window.
-
-Actions go through ``core.renders`` / ``core.credits`` and leave an audit trail with the
-admin's name: a ``job_event`` of kind ``audit`` for job actions, the ledger entry's
-``actor`` for grants (a grant belongs to no job; the ledger is append-only).
-
-Retrying a failed job is the one deliberate exception to "terminal states never
-change": an admin re-opens it as a fresh attempt series (``queued``, attempts 0), with a
-``state queued`` event marked ``retry`` and an audit event. A re-charging retry debits
-the job again (its own charge round, refundable once); a free retry adds no charge, so a
-free retry that fails again finds its charge round already refunded — no second refund.
 """
 
 from __future__ import annotations
@@ -35,26 +24,18 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Float, Integer, and_, case, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
-from core import accounts, credits, renders
-from core.db import after_commit, utcnow
+from core.admin.sql import epoch, floor_int
+from core.db import utcnow
 from core.errors import (
-    InsufficientCredits,
     InvalidInput,
-    InvalidTransition,
-    JobNotFound,
-    RefundNotAllowed,
 )
-from core.models import JOB_STATES, Account, CreditEntry, JobEvent, Project, RenderJob
-from core.renders import Enqueue
-from core.schemas import CreditEntryRead, JobEventRead, JobRead
+from core.models import CreditEntry, JobEvent, RenderJob
 
 WINDOWS: dict[str, timedelta] = {
     "15m": timedelta(minutes=15),
@@ -64,11 +45,6 @@ WINDOWS: dict[str, timedelta] = {
 }
 WINDOW_LABELS = {"15m": "last 15 min", "1h": "last hour", "24h": "last 24 h", "7d": "last 7 days"}
 BUCKET_SECONDS = {"15m": 60, "1h": 300, "24h": 3600, "7d": 6 * 3600}
-STATES = JOB_STATES
-PLATFORMS = ("discord", "slack", "api", "cli")
-BACKENDS = ("local", "lambda")
-MAX_LIST = 500
-MAX_WINDOW_RETRY = 500
 PERCENTILE_SAMPLE = 10_000  # percentiles over at most the latest 10,000 jobs of a window
 
 # Dramatiq's RedisBroker keys (dramatiq/brokers/redis/dispatch.lua), namespace "dramatiq",
@@ -77,48 +53,6 @@ PERCENTILE_SAMPLE = 10_000  # percentiles over at most the latest 10,000 jobs of
 # <ns>:<q>.DQ.msgs the delayed ones, sorted set <ns>:<q>.XQ the dead letters.
 BROKER_NAMESPACE = "dramatiq"
 BROKER_QUEUE = "renders"
-
-
-# --- portable SQL helpers -----------------------------------------------------------------
-
-
-class epoch(FunctionElement):  # noqa: N801 - reads like the SQL function it renders
-    """Seconds since 1970 of a timestamp column, as a float, on PostgreSQL and SQLite."""
-
-    type = Float()
-    inherit_cache = True
-    name = "epoch"
-
-
-@compiles(epoch)
-def _epoch_pg(element, compiler, **kw):
-    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS DOUBLE PRECISION)"
-
-
-@compiles(epoch, "sqlite")
-def _epoch_sqlite(element, compiler, **kw):
-    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
-
-
-class floor_int(FunctionElement):  # noqa: N801
-    """``floor(x)`` as an integer (x ≥ 0 here; SQLite's CAST truncates, which is floor)."""
-
-    type = Integer()
-    inherit_cache = True
-    name = "floor_int"
-
-
-@compiles(floor_int)
-def _floor_pg(element, compiler, **kw):
-    return f"CAST(FLOOR({compiler.process(element.clauses, **kw)}) AS INTEGER)"
-
-
-@compiles(floor_int, "sqlite")
-def _floor_sqlite(element, compiler, **kw):
-    return f"CAST({compiler.process(element.clauses, **kw)} AS INTEGER)"
-
-
-# --- read models --------------------------------------------------------------------------
 
 
 class Window(BaseModel):
@@ -495,330 +429,3 @@ async def broker_stats(url: str) -> BrokerStats:
         await client.aclose()
     return BrokerStats(url=safe_url, ready=ready, delayed=delayed,
                        in_flight=max(0, unacked - ready), dead_letters=dead)
-
-
-# --- job explorer -------------------------------------------------------------------------
-
-
-class JobRow(BaseModel):
-    id: str
-    status: str
-    progress: int
-    account_id: str
-    project_id: str
-    backend: str
-    platform: str | None
-    credit_cost: int
-    attempts: int
-    download_count: int
-    error: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-
-
-async def list_jobs(
-    *,
-    session: AsyncSession,
-    status: str | None = None,
-    account_id: str | None = None,
-    project_id: str | None = None,
-    backend: str | None = None,
-    platform: str | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
-    limit: int = 100,
-) -> list[JobRow]:
-    """Newest jobs matching every given filter (at most ``MAX_LIST``)."""
-    if status is not None and status not in JOB_STATES:
-        raise InvalidInput("status", f"must be one of {', '.join(JOB_STATES)}")
-    platform_col = RenderJob.origin["platform"].as_string()
-    query = select(
-        RenderJob.id, RenderJob.status, RenderJob.progress, RenderJob.account_id,
-        RenderJob.project_id, RenderJob.backend, platform_col.label("platform"),
-        RenderJob.credit_cost, RenderJob.attempts, RenderJob.download_count, RenderJob.error,
-        RenderJob.created_at, RenderJob.started_at, RenderJob.finished_at,
-    )
-    if status:
-        query = query.where(RenderJob.status == status)
-    if account_id:
-        query = query.where(RenderJob.account_id == account_id.strip())
-    if project_id:
-        query = query.where(RenderJob.project_id == project_id.strip())
-    if backend:
-        query = query.where(RenderJob.backend == backend)
-    if platform:
-        query = query.where(platform_col == platform)
-    if created_from is not None:
-        query = query.where(RenderJob.created_at >= created_from)
-    if created_to is not None:
-        query = query.where(RenderJob.created_at < created_to)
-    limit = max(1, min(int(limit), MAX_LIST))
-    rows = await session.execute(query.order_by(RenderJob.created_at.desc()).limit(limit))
-    return [JobRow.model_validate(dict(r._mapping)) for r in rows]
-
-
-class LedgerEntry(CreditEntryRead):
-    account_id: str
-    actor: str | None = None
-    idempotency_key: str
-
-
-class Attempt(BaseModel):
-    series: int  # 1 for the original run, +1 for each admin retry
-    number: int
-    started_at: datetime
-    ended_at: datetime | None = None
-    outcome: str | None = None  # error (retried) | completed | failed | cancelled | None = running
-    error: str | None = None
-
-
-class JobDetail(BaseModel):
-    job: JobRead
-    account_name: str | None
-    project_name: str | None
-    platform: str | None
-    origin: dict[str, Any]
-    callback_url: str | None
-    queued_at: datetime
-    backend_ref: str | None
-    backend_info: dict[str, Any]
-    output_key: str | None
-    output_size: int | None
-    cost_reported: float | None
-    download_count: int
-    events: list[JobEventRead]
-    attempts: list[Attempt]
-    errors: list[JobEventRead]
-    credit_entries: list[LedgerEntry]
-    refunded: bool
-    can_cancel: bool
-    can_retry: bool
-    can_refund: bool
-
-
-async def job_detail(*, session: AsyncSession, job_id: str) -> JobDetail:
-    row = await session.get(RenderJob, job_id.strip(), populate_existing=True)
-    if row is None:
-        raise JobNotFound(job_id)
-    job = await renders.get(session=session, account_id=None, job_id=row.id)
-    events = await renders.events(session=session, job_id=row.id)
-    entries = await session.scalars(
-        select(CreditEntry).where(CreditEntry.job_id == row.id).order_by(CreditEntry.id).limit(100)
-    )
-    account = await session.get(Account, row.account_id)
-    project = await session.get(Project, row.project_id)
-    refunded = await credits.is_refunded(session=session, job_id=row.id)
-    return JobDetail(
-        job=job, account_name=account.name if account else None,
-        project_name=project.name if project else None,
-        platform=(row.origin or {}).get("platform"), origin=row.origin or {},
-        callback_url=row.callback_url, queued_at=row.queued_at, backend_ref=row.backend_ref,
-        backend_info=row.backend_info or {}, output_key=row.output_key,
-        output_size=row.output_size, cost_reported=row.cost_reported,
-        download_count=row.download_count, events=events, attempts=attempts_of(events),
-        errors=[e for e in events if e.kind == "error" or (e.state == "failed")],
-        credit_entries=[LedgerEntry.model_validate(e) for e in entries], refunded=refunded,
-        can_cancel=row.status in ("queued", "processing") and not row.cancel_requested,
-        can_retry=row.status == "failed",
-        can_refund=row.status in ("failed", "cancelled") and not refunded,
-    )
-
-
-def attempts_of(events: Sequence[JobEventRead]) -> list[Attempt]:
-    """The render attempts told by a job's events (an admin retry starts a new series)."""
-    out: list[Attempt] = []
-    series = 1
-    for event in events:
-        current = out[-1] if out and out[-1].series == series else None
-        if event.kind == "state" and event.state == "queued" and event.detail.get("retry"):
-            series += 1
-        elif event.kind == "attempt":
-            out.append(Attempt(series=series, number=int(event.detail.get("attempt", 0)),
-                               started_at=event.at))
-        elif current is not None and current.outcome is None:
-            if event.kind == "error":
-                current.outcome, current.ended_at = "error", event.at
-                current.error = str(event.detail.get("error", ""))
-            elif event.kind == "state" and event.state in ("completed", "failed", "cancelled"):
-                current.outcome, current.ended_at = event.state, event.at
-    return out
-
-
-async def account_ledger(
-    *, session: AsyncSession, account_id: str, limit: int = 20
-) -> tuple[int, list[LedgerEntry]]:
-    balance = await credits.balance(session=session, account_id=account_id.strip())
-    rows = await session.scalars(
-        select(CreditEntry).where(CreditEntry.account_id == account_id.strip())
-        .order_by(CreditEntry.id.desc()).limit(max(1, min(limit, MAX_LIST)))
-    )
-    return balance, [LedgerEntry.model_validate(r) for r in rows]
-
-
-# --- actions ------------------------------------------------------------------------------
-
-
-def _admin(name: str) -> str:
-    name = (name or "").strip()
-    if not name or len(name) > 120:
-        raise InvalidInput("admin", "an admin name (1 to 120 characters) is required")
-    return name
-
-
-def _audit(session: AsyncSession, job_id: str, admin: str, action: str, **detail) -> None:
-    session.add(JobEvent(job_id=job_id, at=utcnow(), kind="audit", actor=admin,
-                         detail={"action": action, **detail}))
-
-
-async def cancel_job(
-    *, session: AsyncSession, job_id: str, admin: str, announce: renders.Announce | None = None
-) -> JobRead:
-    admin = _admin(admin)
-    job = await renders.cancel(
-        session=session, account_id=None, job_id=job_id, actor=admin, announce=announce
-    )
-    _audit(session, job.id, admin, "cancel", status_after=job.status)
-    await session.flush()
-    return job
-
-
-async def refund_job(
-    *, session: AsyncSession, job_id: str, admin: str, note: str | None = None
-) -> JobRead:
-    """Refund a failed or cancelled job's current charge (refused when already refunded)."""
-    admin = _admin(admin)
-    if await credits.is_refunded(session=session, job_id=job_id):
-        raise RefundNotAllowed(job_id, "it was already refunded")
-    job = await renders.refund(session=session, job_id=job_id, actor=admin,
-                               note=note or f"refunded by {admin}")
-    _audit(session, job.id, admin, "refund", amount=job.credit_cost)
-    await session.flush()
-    return job
-
-
-async def retry_job(
-    *, session: AsyncSession, job_id: str, recharge: bool, admin: str,
-    enqueue: Enqueue | None = None,
-) -> JobRead:
-    """Re-open a failed job as a fresh attempt series; ``recharge`` debits it again
-    (raises :class:`InsufficientCredits`), otherwise the retry is free."""
-    admin = _admin(admin)
-    job = await session.get(RenderJob, job_id, with_for_update=True, populate_existing=True)
-    if job is None:
-        raise JobNotFound(job_id)
-    await _reopen(session, job, recharge=recharge, admin=admin, scope={"scope": "job"})
-    _enqueue_after_commit(session, job.id, enqueue)
-    return await renders.get(session=session, account_id=None, job_id=job.id)
-
-
-class RetryReport(BaseModel):
-    start: datetime
-    end: datetime
-    recharge: bool
-    retried: list[str]
-    skipped: dict[str, str]  # job id → reason (e.g. insufficient credits)
-    more: bool  # more failed jobs in the window than one call retries
-
-
-async def retry_failed_in_window(
-    *, session: AsyncSession, start: datetime, end: datetime, recharge: bool, admin: str,
-    enqueue: Enqueue | None = None, limit: int = MAX_WINDOW_RETRY,
-) -> RetryReport:
-    """Retry the jobs that failed in ``[start, end)`` (never more than the longest
-    dashboard window, never more than ``limit`` jobs per call, oldest failure first)."""
-    admin = _admin(admin)
-    if end <= start:
-        raise InvalidInput("window", "must end after it starts")
-    if end - start > max(WINDOWS.values()) + timedelta(minutes=1):
-        raise InvalidInput("window", "is longer than the dashboard's longest window (7 days)")
-    limit = max(1, min(int(limit), MAX_WINDOW_RETRY))
-    ids = list(
-        await session.scalars(
-            select(RenderJob.id)
-            .where(RenderJob.status == "failed", RenderJob.finished_at >= start,
-                   RenderJob.finished_at < end)
-            .order_by(RenderJob.finished_at, RenderJob.id)
-            .limit(limit + 1)
-        )
-    )
-    more = len(ids) > limit
-    scope = {"scope": "window", "window": [start.isoformat(), end.isoformat()]}
-    retried: list[str] = []
-    skipped: dict[str, str] = {}
-    for job_id in ids[:limit]:
-        try:
-            async with session.begin_nested():
-                job = await session.get(RenderJob, job_id, with_for_update=True,
-                                        populate_existing=True)
-                if job is None:
-                    continue
-                await _reopen(session, job, recharge=recharge, admin=admin, scope=scope)
-        except (InsufficientCredits, InvalidTransition) as exc:
-            skipped[job_id] = str(exc)
-            continue
-        retried.append(job_id)
-        _enqueue_after_commit(session, job_id, enqueue)
-    return RetryReport(start=start, end=end, recharge=recharge, retried=retried,
-                       skipped=skipped, more=more)
-
-
-async def _reopen(
-    session: AsyncSession, job: RenderJob, *, recharge: bool, admin: str, scope: dict
-) -> None:
-    if job.status != "failed":
-        raise InvalidTransition(job.id, job.status, "retry (only failed jobs can be retried)")
-    entry = None
-    if recharge:
-        entry = await credits.charge_again(session=session, job=job, actor=admin)
-    previous = {
-        "error": job.error, "attempts": job.attempts,
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-    }
-    now = utcnow()
-    job.status = "queued"
-    job.attempts = 0
-    job.error = None
-    job.progress = 0
-    job.finished_at = None
-    job.started_at = None
-    job.queued_at = now
-    job.backend_ref = None
-    job.backend_info = {}
-    job.lease_expires_at = None
-    job.heartbeat_at = None
-    job.queue_position = None
-    job.eta_seconds = None
-    job.cancel_requested = False
-    job.result_url = None
-    session.add(JobEvent(
-        job_id=job.id, at=now, kind="state", state="queued", actor=admin,
-        detail={"retry": True, "recharged": recharge, "by": admin,
-                "credit_entry_id": entry.id if entry else None},
-    ))
-    _audit(session, job.id, admin, "retry", recharge=recharge,
-           charged=entry.amount if entry else 0, previous=previous, **scope)
-    await session.flush()
-
-
-def _enqueue_after_commit(session: AsyncSession, job_id: str, enqueue: Enqueue | None) -> None:
-    if enqueue is not None:
-        after_commit(session, lambda: enqueue(job_id))
-
-
-async def grant(
-    *, session: AsyncSession, account_id: str, amount: int, admin: str,
-    idempotency_key: str, note: str | None = None,
-) -> CreditEntryRead:
-    """Grant credits; the ledger entry (with ``actor``) is the audit record. The same
-    ``idempotency_key`` (one per confirmation) never grants twice."""
-    admin = _admin(admin)
-    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= 1_000_000:
-        raise InvalidInput("amount", "must be a whole number of credits from 1 to 1,000,000")
-    account = await accounts.get(session=session, account_id=account_id.strip())
-    return await credits.grant(
-        session=session, account_id=account.id, amount=amount,
-        idempotency_key=f"admin-grant:{idempotency_key}",
-        note=(note or "").strip() or f"granted by {admin}", actor=admin,
-    )
-
