@@ -29,6 +29,17 @@ async def jobs_of(db, account_id):
         return await renders.list_(session=s, account_id=account_id)
 
 
+async def with_message_recorded(db, job_id, within: float = 10.0):
+    """The job once the app has stored its status message (it does so right after posting)."""
+    deadline = time.monotonic() + within
+    while True:
+        async with db.transaction() as s:
+            job = await renders.get(session=s, account_id=None, job_id=job_id)
+        if job.origin.get("message_ts") or time.monotonic() > deadline:
+            return job
+        await asyncio.sleep(0.05)
+
+
 async def balance(db, account_id):
     async with db.transaction() as s:
         return await credits.balance(session=s, account_id=account_id)
@@ -79,8 +90,7 @@ async def test_quote_confirm_posts_one_status_message_and_charges_once(harness, 
     assert len(jobs) == 1 and await balance(db, account) == 9
     job = jobs[0]
     await wait_for(lambda: job.id in blocks_text(status["blocks"]))
-    async with db.transaction() as s:
-        job = await renders.get(session=s, account_id=None, job_id=job.id)
+    job = await with_message_recorded(db, job.id)
     assert job.origin["platform"] == "slack" and job.origin["team_id"] == TEAM
     assert job.origin["channel_id"] == alice.channel_id
     assert job.origin["message_ts"] == status["ts"] and job.origin["user_id"] == alice.user_id
@@ -255,16 +265,7 @@ async def test_status_goes_to_a_dm_when_the_bot_is_not_in_the_channel(harness, d
     assert harness.fake.calls_to("conversations.open")[0].params["users"] == alice.user_id
     (job,) = await jobs_of(db, account)
     await wait_for(lambda: harness.fake.calls_to("conversations.open"))
-
-    async def stored():
-        async with db.transaction() as s:
-            return await renders.get(session=s, account_id=None, job_id=job.id)
-
-    for _ in range(100):
-        job = await stored()
-        if job.origin.get("message_ts"):
-            break
-        await asyncio.sleep(0.05)
+    job = await with_message_recorded(db, job.id)
     assert job.origin["channel_id"] == f"D{alice.user_id}" and job.origin["dm"] is True
     assert job.origin["message_ts"] == status["ts"]
 
