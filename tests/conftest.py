@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.fake_slack",
     "tests.fixtures.lambda_standin",
     "tests.fixtures.private_redis",
+    "tests.fixtures.gc_pauses",
 ]
 
 
