@@ -202,11 +202,15 @@ async def recent_jobs(
     return await renders.list_(session=session, account_id=acct.id, limit=limit)
 
 
-async def link(*, session: AsyncSession, user: ChatUser, code: str) -> AccountRead:
-    """Point this chat user at the account a link code was made for."""
+async def link(
+    *, session: AsyncSession, user: ChatUser, code: str, settings: Settings | None = None
+) -> AccountRead:
+    """Point this chat user at the account a link code was made for (attempts are
+    counted where the broker is: memory on the embedded default, else Redis)."""
     return await accounts.redeem_link_code(
         session=session, code=code, platform=user.platform, team_id=user.team_id,
         user_id=user.user_id,
+        throttle_url=settings.broker_url if settings is not None else "memory://",
     )
 
 

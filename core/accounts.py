@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import credits
+from core import credits, throttle
 from core.db import utcnow
-from core.errors import AccountNotFound, InvalidInput, NotFound
+from core.errors import AccountNotFound, InvalidInput, NotFound, TooManyAttempts
 from core.models import Account, ApiKey, ChatIdentity, LinkCode
 from core.schemas import AccountRead, ApiKeyCreated
 
 API_KEY_PREFIX = "rb_"
 LINK_CODE_TTL = timedelta(minutes=30)
+LINK_CODE_BYTES = 10  # 80 bits
+LINK_ATTEMPTS = throttle.Rule("link-code", 5, per="hour")  # per chat user
 
 
 async def create(
@@ -153,23 +156,46 @@ async def _identity_account(
     )
 
 
+def _normalise_code(code: str) -> str:
+    """Codes are shown in groups (``ABCD-EFGH-...``); people type them any which way."""
+    return "".join(ch for ch in (code or "").upper() if ch.isalnum())[:64]
+
+
 async def create_link_code(*, session: AsyncSession, account_id: str) -> str:
+    """A single-use code (80 random bits, base32, shown in groups of four) that links
+    another chat identity to ``account_id`` within :data:`LINK_CODE_TTL`."""
     await get(session=session, account_id=account_id)
-    code = secrets.token_hex(4).upper()
+    code = base64.b32encode(secrets.token_bytes(LINK_CODE_BYTES)).decode().rstrip("=")
     session.add(LinkCode(code=code, account_id=account_id, expires_at=utcnow() + LINK_CODE_TTL))
     await session.flush()
-    return code
+    return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
 
 
 async def redeem_link_code(
-    *, session: AsyncSession, code: str, platform: str, team_id: str, user_id: str
+    *, session: AsyncSession, code: str, platform: str, team_id: str, user_id: str,
+    throttle_url: str = "memory://",
 ) -> AccountRead:
-    """Point this chat user at the code's account (their old account keeps its history)."""
-    row = await session.get(LinkCode, code.strip().upper())
+    """Point this chat user at the code's account (their old account keeps its history).
+
+    At most :data:`LINK_ATTEMPTS` tries per chat user per hour (counted in the throttle
+    store of ``throttle_url``, the broker URL, so a failed try is counted although its
+    transaction rolls back). The code is spent by one conditional UPDATE: of concurrent
+    redemptions exactly one finds it unused.
+    """
+    wait = await throttle.hit(throttle_url, LINK_ATTEMPTS, platform, team_id, user_id,
+                              fail_open=False)
+    if wait is not None:
+        raise TooManyAttempts("link code", wait)
     now = utcnow()
-    if row is None or row.used_at is not None or row.expires_at < now:
+    account_id = await session.scalar(
+        update(LinkCode)
+        .where(LinkCode.code == _normalise_code(code), LinkCode.used_at.is_(None),
+               LinkCode.expires_at > now)
+        .values(used_at=now)
+        .returning(LinkCode.account_id)
+    )
+    if account_id is None:
         raise InvalidInput("code", "unknown, used or expired link code")
-    row.used_at = now
     identity = await session.scalar(
         select(ChatIdentity).where(
             ChatIdentity.platform == platform,
@@ -180,11 +206,10 @@ async def redeem_link_code(
     if identity is None:
         session.add(
             ChatIdentity(
-                platform=platform, team_id=team_id, user_id=user_id, account_id=row.account_id
+                platform=platform, team_id=team_id, user_id=user_id, account_id=account_id
             )
         )
     else:
-        identity.account_id = row.account_id
+        identity.account_id = account_id
     await session.flush()
-    return await get(session=session, account_id=row.account_id)
-
+    return await get(session=session, account_id=account_id)

@@ -98,3 +98,28 @@ class RefundNotAllowed(RenderbotError):
     def __init__(self, job_id: str, reason: str) -> None:
         super().__init__(f"render job {job_id} cannot be refunded: {reason}")
         self.job_id = job_id
+
+
+class TooManyAttempts(RenderbotError):
+    """A throttled action (link-code redemption, admin sign-in) tried too often."""
+
+    code = "too_many_attempts"
+    http_status = 429
+
+    def __init__(self, action: str, retry_after: float) -> None:
+        wait = max(1, round(retry_after))
+        super().__init__(f"too many {action} attempts; try again in {wait} s")
+        self.action = action
+        self.retry_after = wait
+
+
+class PermissionDenied(RenderbotError):
+    """An admin's role does not allow the action."""
+
+    code = "permission_denied"
+    http_status = 403
+
+    def __init__(self, who: str, action: str) -> None:
+        super().__init__(f"{who} may not {action}")
+        self.who = who
+        self.action = action

@@ -175,7 +175,8 @@ class RenderBot(discord.Client):
 
     async def cmd_link(self, interaction: discord.Interaction, code: str) -> None:
         async with self.db.transaction() as s:
-            account = await flow.link(session=s, user=chat_user(interaction), code=code)
+            account = await flow.link(session=s, user=chat_user(interaction), code=code,
+                                      settings=self.settings)
         await interaction.response.send_message(
             messages.linked_text(account.name, account.balance), ephemeral=True
         )

@@ -171,7 +171,7 @@ def explain(error: BaseException) -> str:
         return blocks.insufficient_text(error.cost, error.balance)
     if isinstance(error, RenderbotError):
         log.info("slack request refused: %s", error)
-        return flow.friendly(error)
+        return blocks.escape(flow.friendly(error))  # may quote a project name
     correlation = uuid.uuid4().hex[:12]
     log.error("slack request failed (error id %s)", correlation, exc_info=error)
     return blocks.error_text(correlation)
@@ -245,7 +245,8 @@ def register(app: AsyncApp, settings: Settings) -> None:
                                    "accounts link-code ACCOUNT` or `/link` on Discord).")
                 return
             async with rt.db.transaction() as s:
-                account = await flow.link(session=s, user=user, code=rest.strip())
+                account = await flow.link(session=s, user=user, code=rest.strip(),
+                                          settings=settings)
             log.info("slack user %s/%s linked to account %s", user.team_id, user.user_id,
                      account.id)
             await respond(response_type="ephemeral", text=blocks.linked_text(account))
