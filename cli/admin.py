@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from cli.common import JSON_OPTION, console, emit, fail, load_settings, run
-from core import accounts, credits, projects
+from core import accounts, credits, network, projects
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Accounts.", no_args_is_help=True)
@@ -165,7 +165,8 @@ def projects_create(
     async def work(db, settings):
         async with db.transaction() as s:
             await accounts.get(session=s, account_id=account)
-            return await projects.create(session=s, account_id=account, name=name, state=state)
+            return await projects.create(session=s, account_id=account, name=name, state=state,
+                                         policy=network.policy(settings))
 
     project = run(work)
     emit(project, as_json, project.id)

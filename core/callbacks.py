@@ -15,32 +15,27 @@ timeout, a refused connection) is retried after ``retry_base_delay × 2^(attempt
 seconds (capped), ``max_attempts`` tries in all. Progress events are throttled per job
 (:class:`ProgressThrottle`) and dropped, not retried, once the job has ended; completed,
 failed and cancelled events are never dropped. URLs that resolve to anything but a public
-address are refused (:func:`check_url`) unless the settings allow it.
+address are refused (:func:`check_url`, the network policy of ``core/network.py``) unless
+the settings allow it; delivery connects only to the address it checked.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
-import ipaddress
 import json
-import socket
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import accounts, renders
-from core.errors import InvalidInput
+from core import accounts, network, renders
 from core.models import CallbackAttempt, RenderJob
 from core.notify import JobChange
 from core.schemas import JobRead
@@ -50,8 +45,6 @@ SIGNATURE_HEADER = "Renderbot-Signature"
 EVENT_ID_HEADER = "Renderbot-Event-Id"
 EVENT_TYPE_HEADER = "Renderbot-Event"
 DEFAULT_TOLERANCE = 300  # seconds a receiver accepts between "t" and its own clock
-MAX_URL_LENGTH = 2048
-RESOLVE_TIMEOUT = 3.0
 
 EventType = Literal["render.progress", "render.completed", "render.failed", "render.cancelled"]
 EVENT_FOR_CHANGE: dict[str, EventType] = {
@@ -144,78 +137,14 @@ def verify_signature(
 
 # --- where callbacks may go ------------------------------------------------------------
 
-Resolver = Callable[[str, int], Awaitable[list[str]]]
 
-
-async def resolve_host(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to (A and AAAA)."""
-    loop = asyncio.get_running_loop()
-    infos = await asyncio.wait_for(
-        loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT
-    )
-    return sorted({info[4][0] for info in infos})
-
-
-def _networks(cidrs: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [ipaddress.ip_network(c, strict=False) for c in cidrs]
-
-
-def address_allowed(address: str, policy: CallbackSettings) -> bool:
-    """Public (globally routable) addresses only, unless the settings allow more."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if policy.allow_private:
-        return not ip.is_unspecified and not ip.is_multicast
-    if any(ip in net for net in _networks(policy.allowed_networks)):
-        return True
-    return ip.is_global and not ip.is_multicast
-
-
-def parse_url(url: str) -> tuple[str, int]:
-    """``(host, port)`` of an http(s) URL, or :class:`InvalidInput` on ``callback_url``."""
-    if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
-        raise InvalidInput("callback_url", f"must be an http(s) URL of at most {MAX_URL_LENGTH} characters")
-    if any(ord(c) < 33 or ord(c) == 127 for c in url):
-        raise InvalidInput("callback_url", "must not contain spaces or control characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidInput("callback_url", f"is not a valid URL ({exc})") from None
-    if parts.scheme not in ("http", "https"):
-        raise InvalidInput("callback_url", "must start with http:// or https://")
-    host = parts.hostname
-    if not host:
-        raise InvalidInput("callback_url", "has no host")
-    return host, port or (443 if parts.scheme == "https" else 80)
-
-
-async def check_url(url: str, policy: CallbackSettings, *, resolve: Resolver = resolve_host) -> None:
+async def check_url(url: str, policy: network.Policy) -> None:
     """Refuse (:class:`InvalidInput` on ``callback_url``) URLs that are not http(s) or
-    whose host resolves to a loopback, private, link-local, metadata or otherwise
-    non-public address, unless ``policy`` allows it. Every resolved address must pass."""
-    host, port = parse_url(url)
-    try:
-        addresses = [str(ipaddress.ip_address(host.strip("[]")))]
-    except ValueError:
-        try:
-            addresses = await resolve(host, port)
-        except (OSError, UnicodeError, TimeoutError, ValueError):
-            raise InvalidInput("callback_url", f"host {host!r} does not resolve") from None
-    if not addresses:
-        raise InvalidInput("callback_url", f"host {host!r} does not resolve")
-    for address in addresses:
-        try:
-            allowed = address_allowed(address, policy)
-        except ValueError:
-            allowed = False
-        if not allowed:
-            raise InvalidInput(
-                "callback_url",
-                "resolves to a loopback, private, link-local or metadata address, "
-                "which is not allowed",
-            )
+    whose host is, or resolves to, an address the network policy does not allow
+    (loopback, private, link-local, metadata, NAT64/6to4/Teredo forms…). Every resolved
+    address must pass. Delivery re-checks: it connects through
+    :class:`core.network.PinnedTransport` to the address it vetted."""
+    await network.check_url(url, policy, field="callback_url")
 
 
 # --- delivery decisions ---------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Literal
 
 from sqlalchemy import or_, select
 
-from core import downloads, renders
+from core import assets, downloads, renders
 from core.backends.base import (
     CapacityLimited,
     RenderError,
@@ -106,6 +106,7 @@ async def start(rt: Runtime, job_id: str, after_attempt: int = 0) -> Next:
     if attempt == 1:
         await _notify(rt, job_id, "processing")
     try:
+        request = await assets.localise(rt, request)  # project URLs → storage links
         ref = await rt.backend.start(request)
     except Exception as exc:  # noqa: BLE001 - every start failure ends this attempt
         return await _attempt_failed(rt, job_id, attempt, *_describe(exc))

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import assets, network
 from core.errors import InvalidInput, ProjectNotFound
 from core.models import Project
 from core.schemas import ProjectRead
@@ -26,8 +27,14 @@ DEFAULT_STATE: dict[str, Any] = {
 }
 
 
-def normalise_state(state: Any, *, name: str = "") -> dict[str, Any]:
-    """Validate a project state and fill in defaults (composition, title, palette)."""
+def normalise_state(
+    state: Any, *, name: str = "", policy: network.Policy | None = None
+) -> dict[str, Any]:
+    """Validate a project state and fill in defaults (composition, title, palette).
+
+    URL props (``audioUrl``…) must be http(s) without credentials and not an address
+    ``policy`` (default: public addresses only) refuses; host names are looked up by
+    :func:`create` / :func:`update`, which call :func:`core.assets.check_props`."""
     if state is None:
         state = {}
     if not isinstance(state, dict):
@@ -42,6 +49,7 @@ def normalise_state(state: Any, *, name: str = "") -> dict[str, Any]:
     palette = merged.get("palette")
     if not isinstance(palette, list) or not 2 <= len(palette) <= 5:
         raise InvalidInput("state.props.palette", "must list 2 to 5 colours")
+    assets.validate_props(merged, policy or network.Policy())
     normalised = {**state, "composition": composition, "props": merged}
     if len(json.dumps(normalised)) > MAX_STATE_BYTES:
         raise InvalidInput("state", f"is larger than {MAX_STATE_BYTES} bytes")
@@ -49,12 +57,22 @@ def normalise_state(state: Any, *, name: str = "") -> dict[str, Any]:
 
 
 async def create(
-    *, session: AsyncSession, account_id: str, name: str, state: dict[str, Any] | None = None
+    *,
+    session: AsyncSession,
+    account_id: str,
+    name: str,
+    state: dict[str, Any] | None = None,
+    policy: network.Policy | None = None,
 ) -> ProjectRead:
+    """``policy``: the network policy URL props must pass (``network.policy(settings)``;
+    default: public addresses only)."""
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInput("name", "must be 1 to 200 characters")
-    project = Project(account_id=account_id, name=name, state=normalise_state(state, name=name))
+    policy = policy or network.Policy()
+    normalised = normalise_state(state, name=name, policy=policy)
+    await assets.check_props(normalised["props"], policy)
+    project = Project(account_id=account_id, name=name, state=normalised)
     session.add(project)
     await session.flush()
     return ProjectRead.model_validate(project)
@@ -102,6 +120,7 @@ async def update(
     project_id: str,
     name: str | None = None,
     state: dict[str, Any] | None = None,
+    policy: network.Policy | None = None,
 ) -> ProjectRead:
     project = await get_model(session=session, account_id=account_id, project_id=project_id)
     if name is not None:
@@ -110,7 +129,10 @@ async def update(
             raise InvalidInput("name", "must be 1 to 200 characters")
         project.name = name
     if state is not None:
-        project.state = normalise_state(state, name=project.name)
+        policy = policy or network.Policy()
+        normalised = normalise_state(state, name=project.name, policy=policy)
+        await assets.check_props(normalised["props"], policy)
+        project.state = normalised
     await session.flush()
     await session.refresh(project)
     return ProjectRead.model_validate(project)

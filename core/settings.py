@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "please-change", "xxx"}
@@ -133,6 +133,34 @@ class ApiSettings(BaseModel):
     log_format: Literal["text", "json"] = "text"
 
 
+def _cidrs(value: list[str]) -> list[str]:
+    from core.network import parse_networks
+
+    parse_networks(value)  # ValueError names the bad entry
+    return value
+
+
+class NetworkSettings(BaseModel):
+    """The outbound network policy (core/network.py): every address renderbot connects to
+    on a user's behalf — callbacks, project URLs, storage endpoints. ``RENDERBOT_NETWORK__*``."""
+
+    allowed_networks: list[str] = Field(
+        default_factory=list,
+        description='CIDRs allowed although not public, e.g. ["127.0.0.0/8"]; '
+        "RENDERBOT_CALLBACKS__ALLOWED_NETWORKS is added to these",
+    )
+    asset_max_bytes: int = Field(
+        50 * 1024 * 1024, ge=1, description="largest file a project URL may point at"
+    )
+    asset_timeout: float = Field(30.0, gt=0, description="seconds to fetch one project URL")
+    asset_link_seconds: int = Field(
+        6 * 3600, ge=60, le=7 * 24 * 3600,
+        description="lifetime of the storage link the renderer reads a fetched file from",
+    )
+
+    _check_cidrs = field_validator("allowed_networks")(_cidrs)
+
+
 class CallbackSettings(BaseModel):
     """Signed callbacks to webhook callers: ``RENDERBOT_CALLBACKS__*``."""
 
@@ -149,6 +177,8 @@ class CallbackSettings(BaseModel):
     progress_interval: float = Field(
         2.0, ge=0, description="at most one progress callback per job this often (seconds)"
     )
+
+    _check_cidrs = field_validator("allowed_networks")(_cidrs)
 
 
 class LambdaTimingSettings(BaseModel):
@@ -265,10 +295,18 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     api: ApiSettings = ApiSettings()
     callbacks: CallbackSettings = CallbackSettings()
+    network: NetworkSettings = NetworkSettings()
     remotion: RemotionSettings = RemotionSettings()
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
+        # RENDERBOT_CALLBACKS__ALLOWED_NETWORKS: the older name of the network policy's list.
+        extra = [c for c in self.callbacks.allowed_networks
+                 if c not in self.network.allowed_networks]
+        if extra:
+            self.network = self.network.model_copy(
+                update={"allowed_networks": [*self.network.allowed_networks, *extra]}
+            )
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.var_dir / 'renderbot.db'}"
         if not self.storage_url:

@@ -2,8 +2,10 @@
 
 :class:`CallbackNotifier` (a :class:`core.notify.Notifier`, installed by the worker) turns
 a job change into a ``deliver_callback`` message for jobs that have a ``callback_url``;
-progress is throttled per job. The actor re-reads the job, checks the URL again (DNS may
-have changed since the render was created), POSTs the signed event with httpx, records the
+progress is throttled per job. The actor re-reads the job, POSTs the signed event with httpx
+through :class:`core.network.PinnedTransport` (one lookup, every address vetted against
+the network policy, the connection made to the vetted address; redirects are not
+followed), records the
 attempt and, on a non-2xx answer or a timeout, sends itself again with an exponential
 delay until ``callbacks.max_attempts`` is reached. Every try of one event carries the
 same body and ``Renderbot-Event-Id``; the signature is fresh each time.
@@ -19,8 +21,7 @@ from dataclasses import dataclass
 import dramatiq
 import httpx
 
-from core import callbacks
-from core.errors import InvalidInput
+from core import callbacks, network
 from core.models import TERMINAL_STATES
 from core.notify import JobChange
 from core.runtime import Runtime
@@ -100,17 +101,8 @@ async def deliver(
 
     status_code: int | None = None
     error: str | None = None
-    started = time.perf_counter()
-    try:
-        await callbacks.check_url(target.url, policy)
-    except InvalidInput as exc:
-        async with rt.db.transaction() as session:
-            await callbacks.record_attempt(
-                session=session, job_id=job_id, event_id=event_id, event_type=event_type,
-                url=target.url, attempt=attempt, outcome="refused", error=str(exc),
-            )
-        log.warning("callback %s for job %s refused: %s", event_id, job_id, exc, extra=extra)
-        return None
+    url = network.redact(target.url)  # logs never carry the query string (tokens)
+    extra["url"] = url
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
@@ -118,14 +110,26 @@ async def deliver(
         callbacks.EVENT_ID_HEADER: event_id,
         callbacks.EVENT_TYPE_HEADER: event_type,
     }
+    started = time.perf_counter()
     try:
+        # The transport resolves once, vets every address, connects to the vetted one.
+        transport = network.PinnedTransport(network.policy(rt.settings))
         async with httpx.AsyncClient(
-            timeout=policy.timeout, follow_redirects=False, trust_env=False
+            transport=transport, timeout=policy.timeout, follow_redirects=False, trust_env=False
         ) as client:
             response = await client.post(target.url, content=payload, headers=headers)
         status_code = response.status_code
         if not callbacks.delivered(status_code):
             error = f"answered HTTP {status_code}"
+    except network.AddressRefused as exc:
+        async with rt.db.transaction() as session:
+            await callbacks.record_attempt(
+                session=session, job_id=job_id, event_id=event_id, event_type=event_type,
+                url=target.url, attempt=attempt, outcome="refused", error=f"callback_url: {exc}",
+            )
+        log.warning("callback %s for job %s to %s refused: %s", event_id, job_id, url, exc,
+                    extra=extra)
+        return None
     except httpx.TimeoutException:
         error = f"no answer within {policy.timeout:g} s"
     except httpx.HTTPError as exc:
@@ -144,12 +148,12 @@ async def deliver(
             latency_ms=latency_ms, error=error,
         )
     if outcome == "delivered":
-        log.info("callback %s %s for job %s delivered (attempt %d, %d ms)", event_type,
-                 event_id, job_id, attempt, latency_ms, extra=extra)
+        log.info("callback %s %s for job %s to %s delivered (attempt %d, %d ms)", event_type,
+                 event_id, job_id, url, attempt, latency_ms, extra=extra)
         return None
     if delay is None:
-        log.warning("callback %s %s for job %s failed for good after %d attempts: %s",
-                    event_type, event_id, job_id, attempt, error, extra=extra)
+        log.warning("callback %s %s for job %s to %s failed for good after %d attempts: %s",
+                    event_type, event_id, job_id, url, attempt, error, extra=extra)
         return None
     log.info("callback %s %s for job %s attempt %d failed (%s); retry in %.1f s", event_type,
              event_id, job_id, attempt, error, delay, extra=extra)

@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.lambda_standin",
     "tests.fixtures.private_redis",
     "tests.fixtures.gc_pauses",
+    "tests.fixtures.network",
 ]
 
 

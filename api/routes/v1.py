@@ -23,7 +23,7 @@ from api.schemas import (
     Text,
     errors,
 )
-from core import callbacks, credits, projects, renders
+from core import callbacks, credits, network, projects, renders
 from core.callbacks import CallbackAttemptRead
 from core.errors import JobNotFound, ProjectNotFound
 from core.schemas import CreditsRead, JobStatus, ProjectRead, QuoteRead
@@ -70,10 +70,12 @@ async def list_projects(
 @router.post("/projects", status_code=201, response_model=ProjectRead, tags=["projects"],
              responses=errors(422))
 async def create_project(
-    body: ProjectCreate, caller: CallerDep, session: Session, response: Response
+    body: ProjectCreate, caller: CallerDep, session: Session, response: Response,
+    settings: SettingsDep,
 ) -> ProjectRead:
     project = await projects.create(
-        session=session, account_id=caller.account_id, name=body.name, state=body.state
+        session=session, account_id=caller.account_id, name=body.name, state=body.state,
+        policy=network.policy(settings),
     )
     response.headers["Location"] = f"/v1/projects/{project.id}"
     return project
@@ -90,12 +92,13 @@ async def get_project(project_id: ProjectId, caller: CallerDep, session: Session
 @router.patch("/projects/{project_id}", response_model=ProjectRead, tags=["projects"],
               responses=errors(404, 422))
 async def update_project(
-    project_id: ProjectId, body: ProjectUpdate, caller: CallerDep, session: Session
+    project_id: ProjectId, body: ProjectUpdate, caller: CallerDep, session: Session,
+    settings: SettingsDep,
 ) -> ProjectRead:
     """Rename the project and/or replace its state (what the next render shows)."""
     return await projects.update(
         session=session, account_id=caller.account_id, project_id=_project_id(project_id),
-        name=body.name, state=body.state,
+        name=body.name, state=body.state, policy=network.policy(settings),
     )
 
 
@@ -143,7 +146,7 @@ async def create_render(
     if wait is not None:
         raise RateLimited(wait, request.app.state.limiter.limit)
     if body.callback_url is not None:
-        await callbacks.check_url(body.callback_url, settings.callbacks)  # before any DB lock
+        await callbacks.check_url(body.callback_url, network.policy(settings))  # before any DB lock
     submitted = await renders.submit(
         session=session, settings=settings, account_id=caller.account_id,
         project_id=_project_id(body.project_id), render_settings=body.settings.to_core(),

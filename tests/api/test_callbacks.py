@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from api.schemas import CallbackEvent
-from core import callbacks, renders
+from core import callbacks, network, renders
 from core.errors import InvalidInput
 from core.runtime import Runtime
-from core.settings import CallbackSettings
+from core.settings import CallbackSettings, NetworkSettings
 from tests.fixtures.api import make_api_settings
 from tests.fixtures.pipeline import TINY, wait_for
 
@@ -47,15 +47,6 @@ def test_a_signature_verifies_only_the_exact_body_secret_and_a_recent_time():
 # --- where callbacks may go --------------------------------------------------------------
 
 
-def _resolver(table):
-    async def resolve(host, port):
-        if host not in table:
-            raise OSError("no such host")
-        return table[host]
-
-    return resolve
-
-
 @pytest.mark.parametrize(
     ("url", "addresses", "allowed"),
     [
@@ -69,45 +60,48 @@ def _resolver(table):
         ("http://v6.example/", ["fe80::1"], False),
         ("http://v6.example/", ["fd00::1"], False),
         ("http://v6.example/", ["::ffff:127.0.0.1"], False),
+        ("http://v6.example/", ["64:ff9b::7f00:1"], False),  # NAT64 → loopback
+        ("http://v6.example/", ["2002:7f00:1::1"], False),  # 6to4 → loopback
         ("http://multicast.example/", ["224.0.0.1"], False),
         ("http://127.0.0.1:8080/", None, False),
         ("http://[::1]/", None, False),
+        ("http://[64:ff9b::7f00:1]/", None, False),
+        ("http://0.0.0.0/", None, False),
         ("http://0x7f000001/", ["127.0.0.1"], False),
         ("http://localhost/", ["127.0.0.1", "::1"], False),
     ],
 )
-async def test_only_public_addresses_are_allowed_by_default(url, addresses, allowed):
+async def test_only_public_addresses_are_allowed_by_default(url, addresses, allowed, fake_dns):
     host = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[0] if "[" not in url else ""
-    resolve = _resolver({host: addresses} if addresses else {})
-    policy = CallbackSettings()
+    fake_dns.answers = {host: addresses} if addresses else {}
+    policy = network.Policy()
     if allowed:
-        await callbacks.check_url(url, policy, resolve=resolve)
+        await callbacks.check_url(url, policy)
     else:
         with pytest.raises(InvalidInput) as err:
-            await callbacks.check_url(url, policy, resolve=resolve)
+            await callbacks.check_url(url, policy)
         assert err.value.field == "callback_url"
 
 
-async def test_settings_can_allow_networks_or_every_private_address():
-    resolve = _resolver({"localhost": ["127.0.0.1"], "nas.lan": ["192.168.1.20"]})
-    loopback = CallbackSettings(allowed_networks=["127.0.0.0/8"])
-    await callbacks.check_url("http://localhost:9/", loopback, resolve=resolve)
+async def test_settings_can_allow_networks_or_every_private_address(fake_dns):
+    fake_dns.answers = {"localhost": ["127.0.0.1"], "nas.lan": ["192.168.1.20"]}
+    loopback = network.Policy.of(["127.0.0.0/8"])
+    await callbacks.check_url("http://localhost:9/", loopback)
     with pytest.raises(InvalidInput):
-        await callbacks.check_url("http://nas.lan/", loopback, resolve=resolve)
-    anything = CallbackSettings(allow_private=True)
-    await callbacks.check_url("http://nas.lan/", anything, resolve=resolve)
-    await callbacks.check_url("http://169.254.169.254/", anything, resolve=resolve)
+        await callbacks.check_url("http://nas.lan/", loopback)
+    anything = network.Policy(allow_private=True)
+    await callbacks.check_url("http://nas.lan/", anything)
+    await callbacks.check_url("http://169.254.169.254/", anything)
     with pytest.raises(InvalidInput):
-        await callbacks.check_url("http://0.0.0.0/", anything, resolve=resolve)
+        await callbacks.check_url("http://0.0.0.0/", anything)
 
 
 @pytest.mark.parametrize("url", ["ftp://x.example/", "javascript:alert(1)", "http://", "//x",
                                  "http://a b.example/", "http://x.example:99999/",
                                  "http://" + "a" * 2050 + ".example/"])
-async def test_malformed_urls_are_refused(url):
+async def test_malformed_urls_are_refused(url, fake_dns):
     with pytest.raises(InvalidInput):
-        await callbacks.check_url(url, CallbackSettings(allow_private=True),
-                                  resolve=_resolver({}))
+        await callbacks.check_url(url, network.Policy(allow_private=True))
 
 
 def test_retry_delays_double_up_to_the_cap_and_stop_after_max_attempts():
@@ -237,7 +231,9 @@ async def test_a_url_refused_at_creation_or_delivery_is_never_called(
 
     caller = await api_caller(credits_=10)
     # The worker's settings no longer allow loopback (say, changed since the job was made).
-    strict = api_settings.model_copy(update={"callbacks": CallbackSettings()})
+    strict = api_settings.model_copy(
+        update={"callbacks": CallbackSettings(), "network": NetworkSettings()}
+    )
     async with httpx.AsyncClient(base_url=api_server.url) as client:
         job = await _create(client, caller, receiver.url)
         worker = RenderWorker(Runtime(strict), threads=2).start()
