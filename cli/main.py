@@ -7,6 +7,7 @@ import logging
 import typer
 
 from cli.admin import accounts_app, credits_app, db_app, keys_app, projects_app
+from cli.admins import admins_app
 from cli.dashboard import dashboard
 from cli.discord_bot import discord_command
 from cli.lambda_deploy import lambda_app
@@ -25,6 +26,7 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(credits_app, name="credits")
 app.add_typer(keys_app, name="keys")
 app.add_typer(projects_app, name="projects")
+app.add_typer(admins_app, name="admins")
 app.add_typer(render_app, name="render")
 app.add_typer(lambda_app, name="lambda")
 app.command("demo")(demo)

@@ -55,14 +55,19 @@ class WorkerSettings(BaseModel):
 
 
 class DashboardSettings(BaseModel):
-    """`renderbot dashboard` (Streamlit): ``RENDERBOT_DASHBOARD__PASSWORD`` etc."""
+    """`renderbot dashboard` (Streamlit): ``RENDERBOT_DASHBOARD__*``.
 
-    password: SecretStr | None = Field(
-        None, description="password or token; without it the dashboard only binds to localhost"
-    )
+    Admins sign in by name and password (``renderbot admins create NAME --role ...``);
+    behind an authenticating proxy, ``trusted_user_header`` names the header that carries
+    the signed-in admin's name instead.
+    """
+
     refresh_seconds: float = Field(30.0, ge=0, description="auto-refresh interval; 0 = off")
-    admin_name: str = Field("admin", min_length=1, max_length=120,
-                            description="default name written on audit events")
+    trusted_user_header: str | None = Field(
+        None, description="header set by an authenticating proxy with the admin's name; "
+        "only set it when every request reaches the dashboard through that proxy",
+    )
+    max_grant: int = Field(10_000, ge=1, description="most credits one grant may add")
 
 
 class DiscordSettings(BaseModel):

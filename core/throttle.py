@@ -79,6 +79,23 @@ async def hit(url: str, rule: Rule, *identifiers: str, fail_open: bool = True) -
     return max(0.001, stats.reset_time - time.time())
 
 
+async def blocked(url: str, rule: Rule, *identifiers: str, fail_open: bool = True) -> float | None:
+    """Without recording a hit: None while a hit would be allowed, else the seconds until
+    one would be (count only failures: :func:`blocked` first, :func:`hit` on failure)."""
+    if rule.amount <= 0:
+        return None
+    limiter = limiter_for(url)
+    try:
+        if await limiter.test(rule.item, *identifiers):
+            return None
+        stats = await limiter.get_window_stats(rule.item, *identifiers)
+    except Exception as exc:  # noqa: BLE001 - see hit()
+        log.warning("throttle %s: counter store unavailable (%s); %s", rule.scope,
+                    exc.__class__.__name__, "allowed" if fail_open else "refused")
+        return None if fail_open else 60.0
+    return max(0.001, stats.reset_time - time.time())
+
+
 async def clear(url: str, rule: Rule, *identifiers: str) -> None:
     """Forget the hits of ``identifiers`` (e.g. after a successful sign-in)."""
     try:

@@ -1,5 +1,6 @@
 """Admin actions: each asks for confirmation, then calls one core.admin service (which
-writes the audit trail with the admin's name). No rule or query lives here."""
+checks the signed-in admin is an operator and writes the audit trail with their name).
+A viewer sees no action buttons. No rule or query lives here."""
 
 from __future__ import annotations
 
@@ -11,14 +12,22 @@ import streamlit as st
 
 from core import admin
 from core.errors import RenderbotError
-from dashboard import data
+from dashboard import auth, data
 from dashboard import format as fmt
 
 CHARGE_CHOICES = {"free": "free retry (no charge)", "recharge": "charge the credits again"}
 
 
 def admin_name() -> str:
-    return str(st.session_state.get("admin") or "").strip()
+    return auth.name()
+
+
+def read_only() -> bool:
+    """True (and says so) when the signed-in admin may not act."""
+    if auth.can_act():
+        return False
+    st.caption("Read-only: your role is viewer (operators act).")
+    return True
 
 
 def flash(ok: bool, text: str) -> None:
@@ -47,13 +56,10 @@ def confirm(key: str, question: Callable[[dict], str], run: Callable[[dict], str
     yes, no = st.columns(2)
     if yes.button("Confirm", key=f"yes:{key}", type="primary"):
         st.session_state.pop("pending", None)
-        if not admin_name():
-            flash(False, "enter your name in the sidebar first (it goes on the audit record)")
-        else:
-            try:
-                flash(True, run(pending))
-            except RenderbotError as exc:
-                flash(False, str(exc))
+        try:
+            flash(True, run(pending))
+        except RenderbotError as exc:
+            flash(False, str(exc))
         st.rerun()
     if no.button("Abort", key=f"no:{key}"):
         st.session_state.pop("pending", None)
@@ -75,6 +81,8 @@ def charge_choice(key: str, cost: int | None = None) -> str | None:
 def job_actions(detail: admin.JobDetail) -> None:
     job = detail.job
     st.subheader("Actions")
+    if read_only():
+        return
     cols = st.columns(3)
     with cols[0]:
         ask("cancel", "Cancel job…", {"job_id": job.id}, disabled=not detail.can_cancel)
@@ -115,6 +123,8 @@ def _refund(p: dict) -> str:
 
 def window_retry(win: admin.Window, failed: int) -> None:
     st.subheader("Retry failed jobs in this window")
+    if read_only():
+        return
     choice = charge_choice("window_charge")
     ask("window_retry", f"Retry the {failed} failed job(s) of the {win.label}…",
         {"start": win.start.isoformat(), "end": win.end.isoformat(),
@@ -158,13 +168,16 @@ def credits_page() -> None:
         st.error(str(exc))
         return
     st.metric("Balance", fmt.count(balance))
-    amount = st.number_input("Credits to grant", min_value=1, max_value=1_000_000, value=10,
-                             step=1, key="grant_amount")
-    note = st.text_input("Note (shown on the ledger)", key="grant_note")
-    ask("grant", "Grant credits…", {"account_id": account_id, "amount": int(amount),
-                                    "note": note})
-    confirm("grant", lambda p: f"Grant {p['amount']} credit(s) to account {p['account_id']}?",
-            _grant)
+    if not read_only():
+        limit = data.settings().dashboard.max_grant
+        amount = st.number_input("Credits to grant", min_value=1, max_value=limit,
+                                 value=min(10, limit), step=1, key="grant_amount",
+                                 help=f"at most {limit:,} per grant (RENDERBOT_DASHBOARD__MAX_GRANT)")
+        note = st.text_input("Note (shown on the ledger)", key="grant_note")
+        ask("grant", "Grant credits…", {"account_id": account_id, "amount": int(amount),
+                                        "note": note})
+        confirm("grant", lambda p: f"Grant {p['amount']} credit(s) to account "
+                f"{p['account_id']}?", _grant)
     st.subheader("Latest ledger entries")
     st.dataframe(
         [{"id": e.id, "at": fmt.when(e.created_at), "kind": e.kind, "amount": e.amount,
@@ -176,5 +189,6 @@ def credits_page() -> None:
 
 def _grant(p: dict) -> str:
     entry = data.call(admin.grant, account_id=p["account_id"], amount=p["amount"],
-                      admin=admin_name(), idempotency_key=p["nonce"], note=p["note"])
+                      admin=admin_name(), idempotency_key=p["nonce"], note=p["note"],
+                      max_amount=data.settings().dashboard.max_grant)
     return f"granted {entry.amount} credit(s); balance now {entry.balance_after}"

@@ -10,34 +10,10 @@ from dashboard import actions, auth, data, explorer, health
 PAGES = ("Health", "Jobs", "Credits")
 
 
-def require_access(settings) -> None:
-    """Password (or ``?token=``) when one is set; otherwise localhost only."""
-    if settings.dashboard.password is None:
-        refusal = auth.start_refusal(settings, st.get_option("server.address"))
-        if refusal:
-            st.error(refusal)
-            st.stop()
-        return
-    if st.session_state.get("authed"):
-        return
-    if auth.password_ok(settings, st.query_params.get("token")):
-        st.session_state["authed"] = True
-        return
-    st.title("renderbot admin")
-    given = st.text_input("Password", type="password", key="password")
-    if st.button("Sign in", key="sign_in"):
-        if auth.password_ok(settings, given):
-            st.session_state["authed"] = True
-            st.session_state.pop("password", None)
-            st.rerun()
-        st.error("wrong password")
-    st.stop()
-
-
 def main() -> None:
     st.set_page_config(page_title="renderbot admin", page_icon="🎬", layout="wide")
     settings = data.settings()
-    require_access(settings)
+    who = auth.require(settings)
     if "page" not in st.session_state:
         st.session_state["page"] = "Jobs" if st.query_params.get("job") else "Health"
     with st.sidebar:
@@ -45,7 +21,10 @@ def main() -> None:
         page = st.radio("Page", PAGES, key="page")
         window_key = st.selectbox("Time window", list(admin.WINDOWS), index=1, key="window",
                                   format_func=admin.WINDOW_LABELS.get)
-        st.text_input("Your name (audit)", value=settings.dashboard.admin_name, key="admin")
+        st.caption(f"signed in as **{who.name}** ({who.role})")
+        if not settings.dashboard.trusted_user_header and st.button("Sign out", key="sign_out"):
+            auth.sign_out()
+            st.rerun()
         every = settings.dashboard.refresh_seconds
         label = f"Auto-refresh every {every:g} s" if every > 0 else "Auto-refresh off"
         auto = st.checkbox(label, value=every > 0, key="auto", disabled=every <= 0,

@@ -1,40 +1,92 @@
-"""Who may open the dashboard (no Streamlit here: ``renderbot dashboard`` uses it too).
+"""Who is signed in to the dashboard.
 
-With ``RENDERBOT_DASHBOARD__PASSWORD`` set, every session signs in with it (or opens a
-link with ``?token=<password>``). Without it the dashboard only runs bound to localhost.
+Every session signs in by name and password (``renderbot admins create``), or, when
+``RENDERBOT_DASHBOARD__TRUSTED_USER_HEADER`` is set, is the admin named by that header
+(set by an authenticating proxy). Nothing in the URL is ever a credential. The name is
+re-checked on every rerun, so a disabled admin is out at their next click; core checks
+the role again on every action.
 """
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
+import streamlit as st
 
-from core.settings import Settings
+from core.admin import admins
+from core.errors import RenderbotError
+from dashboard import data
 
-
-def is_local(host: str | None) -> bool:
-    if not host:
-        return False  # Streamlit's default binds every interface
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+KEY = "signed_in"  # session_state: the AdminRead of this session
 
 
-def start_refusal(settings: Settings, host: str | None) -> str | None:
-    """Why the dashboard must not start on ``host`` (None when it may)."""
-    if settings.dashboard.password is None and not is_local(host):
-        return (
-            f"refusing to serve the dashboard on {host or 'every interface'} without a password:"
-            " set RENDERBOT_DASHBOARD__PASSWORD or bind to 127.0.0.1"
-        )
-    return None
+def current() -> admins.AdminRead | None:
+    return st.session_state.get(KEY)
 
 
-def password_ok(settings: Settings, given: str | None) -> bool:
-    expected = settings.dashboard.password
-    if expected is None or not given:
-        return False
-    return hmac.compare_digest(given.encode(), expected.get_secret_value().encode())
+def name() -> str:
+    who = current()
+    return who.name if who else ""
+
+
+def can_act() -> bool:
+    who = current()
+    return bool(who and who.can_act)
+
+
+def require(settings) -> admins.AdminRead:
+    """The signed-in admin, or the sign-in form and ``st.stop()``."""
+    header = settings.dashboard.trusted_user_header
+    if header:
+        given = (st.context.headers.get(header) or "").strip()
+        if not given:
+            _refuse(f"this dashboard is only reachable through its sign-in proxy ({header})")
+        try:
+            who = data.call(admins.trusted, name=given)
+        except RenderbotError as exc:
+            _refuse(str(exc))
+        st.session_state[KEY] = who
+        return who
+    who = current()
+    if who is not None:
+        try:
+            who = data.call(admins.trusted, name=who.name)  # disabled since?
+        except RenderbotError:
+            st.session_state.pop(KEY, None)
+            _sign_in_form(settings, "you were signed out: this admin is disabled")
+        st.session_state[KEY] = who
+        return who
+    _sign_in_form(settings)
+    raise AssertionError("unreachable")
+
+
+def _refuse(text: str) -> None:
+    st.title("renderbot admin")
+    st.error(text)
+    st.stop()
+
+
+def _sign_in_form(settings, notice: str | None = None) -> None:
+    st.title("renderbot admin")
+    if notice:
+        st.warning(notice)
+    with st.form("sign_in_form"):
+        given_name = st.text_input("Name", key="sign_in_name")
+        password = st.text_input("Password", type="password", key="sign_in_password")
+        submitted = st.form_submit_button("Sign in", key="sign_in")
+    if submitted:
+        try:
+            who = data.call(admins.sign_in, name=given_name, password=password,
+                            client=st.context.ip_address or "unknown",
+                            throttle_url=settings.broker_url)
+        except RenderbotError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state[KEY] = who
+            st.session_state.pop("sign_in_password", None)
+            st.rerun()
+    st.caption("Admins are created with `renderbot admins create NAME --role viewer|operator`.")
+    st.stop()
+
+
+def sign_out() -> None:
+    st.session_state.pop(KEY, None)
+    st.session_state.pop("pending", None)

@@ -3,7 +3,9 @@
 audited actions (:mod:`core.admin.actions`). Callers use ``from core import admin`` and
 the names below."""
 
+from core.admin import admins
 from core.admin.actions import (
+    MAX_GRANT,
     MAX_WINDOW_RETRY,
     RetryReport,
     cancel_job,
@@ -45,7 +47,7 @@ from core.admin.queue_health import (
 )
 
 __all__ = [
-    "BACKENDS", "BUCKET_SECONDS", "MAX_LIST", "MAX_WINDOW_RETRY", "PLATFORMS", "STATES",
+    "BACKENDS", "MAX_GRANT", "admins", "BUCKET_SECONDS", "MAX_LIST", "MAX_WINDOW_RETRY", "PLATFORMS", "STATES",
     "WINDOWS", "WINDOW_LABELS", "Attempt", "BrokerStats", "Bucket", "Health", "JobDetail",
     "JobRow", "LambdaCost", "LedgerEntry", "Percentiles", "RetryReport", "Rule", "Target",
     "Thresholds", "Window", "account_ledger", "attempts_of", "broker_stats", "cancel_job",

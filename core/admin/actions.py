@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import accounts, credits, renders
+from core.admin import admins
 from core.admin.queue_health import WINDOWS
 from core.db import after_commit, utcnow
 from core.errors import (
@@ -36,11 +37,12 @@ from core.schemas import CreditEntryRead, JobRead
 MAX_WINDOW_RETRY = 500
 
 
-def _admin(name: str) -> str:
-    name = (name or "").strip()
-    if not name or len(name) > 120:
-        raise InvalidInput("admin", "an admin name (1 to 120 characters) is required")
-    return name
+MAX_GRANT = 10_000  # default bound of one grant (RENDERBOT_DASHBOARD__MAX_GRANT)
+
+
+async def _operator(session: AsyncSession, admin: str, action: str) -> str:
+    """Only an enabled ``operator`` acts; the name goes on the audit record."""
+    return await admins.operator(session=session, name=admin, action=action)
 
 
 def _audit(session: AsyncSession, job_id: str, admin: str, action: str, **detail) -> None:
@@ -51,7 +53,7 @@ def _audit(session: AsyncSession, job_id: str, admin: str, action: str, **detail
 async def cancel_job(
     *, session: AsyncSession, job_id: str, admin: str, announce: renders.Announce | None = None
 ) -> JobRead:
-    admin = _admin(admin)
+    admin = await _operator(session, admin, "cancel jobs")
     job = await renders.cancel(
         session=session, account_id=None, job_id=job_id, actor=admin, announce=announce
     )
@@ -64,7 +66,7 @@ async def refund_job(
     *, session: AsyncSession, job_id: str, admin: str, note: str | None = None
 ) -> JobRead:
     """Refund a failed or cancelled job's current charge (refused when already refunded)."""
-    admin = _admin(admin)
+    admin = await _operator(session, admin, "refund jobs")
     if await credits.is_refunded(session=session, job_id=job_id):
         raise RefundNotAllowed(job_id, "it was already refunded")
     job = await renders.refund(session=session, job_id=job_id, actor=admin,
@@ -80,7 +82,7 @@ async def retry_job(
 ) -> JobRead:
     """Re-open a failed job as a fresh attempt series; ``recharge`` debits it again
     (raises :class:`InsufficientCredits`), otherwise the retry is free."""
-    admin = _admin(admin)
+    admin = await _operator(session, admin, "retry jobs")
     job = await session.get(RenderJob, job_id, with_for_update=True, populate_existing=True)
     if job is None:
         raise JobNotFound(job_id)
@@ -104,7 +106,7 @@ async def retry_failed_in_window(
 ) -> RetryReport:
     """Retry the jobs that failed in ``[start, end)`` (never more than the longest
     dashboard window, never more than ``limit`` jobs per call, oldest failure first)."""
-    admin = _admin(admin)
+    admin = await _operator(session, admin, "retry jobs")
     if end <= start:
         raise InvalidInput("window", "must end after it starts")
     if end - start > max(WINDOWS.values()) + timedelta(minutes=1):
@@ -185,13 +187,14 @@ def _enqueue_after_commit(session: AsyncSession, job_id: str, enqueue: Enqueue |
 
 async def grant(
     *, session: AsyncSession, account_id: str, amount: int, admin: str,
-    idempotency_key: str, note: str | None = None,
+    idempotency_key: str, note: str | None = None, max_amount: int = MAX_GRANT,
 ) -> CreditEntryRead:
-    """Grant credits; the ledger entry (with ``actor``) is the audit record. The same
-    ``idempotency_key`` (one per confirmation) never grants twice."""
-    admin = _admin(admin)
-    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= 1_000_000:
-        raise InvalidInput("amount", "must be a whole number of credits from 1 to 1,000,000")
+    """Grant at most ``max_amount`` credits (the dashboard passes its setting); the ledger
+    entry (with ``actor``) is the audit record. The same ``idempotency_key`` (one per
+    confirmation) never grants twice."""
+    admin = await _operator(session, admin, "grant credits")
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= max_amount:
+        raise InvalidInput("amount", f"must be a whole number of credits from 1 to {max_amount:,}")
     account = await accounts.get(session=session, account_id=account_id.strip())
     return await credits.grant(
         session=session, account_id=account.id, amount=amount,

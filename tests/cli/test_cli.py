@@ -177,3 +177,21 @@ def test_missing_schema_on_postgresql_points_at_db_upgrade(tmp_path, pg_url):
     url = pg_url.rsplit("/", 1)[0] + "/test"
     cli = Cli(tmp_path, {"RENDERBOT_DATABASE_URL": url, "RENDERBOT_SECRET_KEY": "s3cret-for-tests"})
     cli.refused("accounts", "list", says="renderbot db upgrade")
+
+
+def test_admins_create_prints_the_password_once_list_and_disable(cli):
+    created = cli.json("admins", "create", "alice", "--role", "operator")
+    assert created["name"] == "alice" and created["role"] == "operator"
+    assert len(created["password"]) >= 20
+    text = cli("admins", "create", "bob", "--role", "viewer").stdout
+    assert "password (shown once):" in text
+    cli.refused("admins", "create", "alice", "--role", "viewer", says="already exists")
+    cli.refused("admins", "create", "carol", "--role", "root", says="role")
+    listed = cli.json("admins", "list")
+    assert [(a["name"], a["role"], a["disabled_at"]) for a in listed] == [
+        ("alice", "operator", None), ("bob", "viewer", None)]
+    assert created["password"] not in json.dumps(listed)
+    assert cli.json("admins", "disable", "bob")["disabled_at"] is not None
+    cli.refused("admins", "disable", "nobody", says="not found")
+    db = (cli.cwd / "var" / "renderbot.db").read_bytes()
+    assert created["password"].encode() not in db

@@ -11,8 +11,7 @@ from tests.fixtures.dashboard import app_test
 
 
 def open_job(job_id: str, admin: str = "ops-bob"):
-    at = run(app_test())
-    at.sidebar.text_input(key="admin").input(admin)
+    at = run(app_test(admin))
     go(at, "Jobs")
     at.text_input(key="job_id").input(job_id)
     return run(at)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from tests.dashboard.apptest import frame, go, run
-from tests.fixtures.dashboard import app_test
+from tests.fixtures.dashboard import ADMINS, app_test, sign_in
 
 
 def listed(at) -> set[str]:
@@ -70,9 +70,9 @@ async def test_job_detail_shows_attempts_events_credits_origin_and_link(dashboar
 
 async def test_job_from_the_link_query_parameter_opens_on_the_jobs_page(dashboard_env, seeded):
     job = seeded.jobs["f01"]
-    at = app_test()
+    at = app_test(admin=None)
     at.query_params["job"] = job.id
-    run(at)
+    sign_in(at, "vic", ADMINS["vic"][1])
     assert at.subheader[0].value == f"Job {job.id} — failed"
     assert any(job.error in e.value for e in at.error)
 

@@ -9,7 +9,7 @@ from core import admin
 from dashboard import format as fmt
 from tests.dashboard.apptest import frame, metrics, run, texts
 from tests.dashboard.expected import expected
-from tests.fixtures.dashboard import app_test
+from tests.fixtures.dashboard import ADMINS, app_test, sign_in
 
 
 def _minutes(value: str) -> float:
@@ -76,36 +76,63 @@ async def test_a_quiet_healthy_window_is_green(dashboard_env, db):
     assert at.button(key="ask:window_retry").disabled
 
 
-async def test_with_a_password_the_page_asks_for_it_and_shows_nothing_before(
+async def test_the_page_asks_for_a_name_and_password_and_shows_nothing_before(
+    dashboard_env, seeded
+):
+    at = app_test(admin=None)
+    run(at)
+    assert not at.metric
+    sign_in(at, "ops-alice", "wrong")
+    assert not at.metric
+    assert "unknown name, wrong password or disabled admin" in texts(at.error)[0]
+    sign_in(at, "ops-alice", ADMINS["ops-alice"][1])
+    assert metrics(at)["Queued now"] == "2"
+    assert "signed in as **ops-alice** (operator)" in texts(at.sidebar.caption)
+
+
+async def test_a_token_in_the_url_does_nothing(dashboard_env, seeded):
+    for token in (ADMINS["ops"][1], "ops"):
+        at = app_test(admin=None)
+        at.query_params["token"] = token
+        run(at)
+        assert not at.metric and at.text_input(key="sign_in_name").value == ""
+
+
+async def test_failed_sign_ins_are_throttled_per_name_even_with_the_right_password(
+    dashboard_env, seeded
+):
+    at = app_test(admin=None)
+    for _ in range(5):
+        sign_in(at, "tess", "guess")
+    sign_in(at, "tess", ADMINS["tess"][1])
+    assert not at.metric
+    assert "too many sign-in attempts; try again in" in texts(at.error)[0]
+    # another admin signs in from the same page meanwhile
+    sign_in(at, "ops", ADMINS["ops"][1])
+    assert metrics(at)["Queued now"] == "2"
+
+
+async def test_a_disabled_admin_is_signed_out_at_the_next_click(dashboard_env, db, seeded):
+    from core.admin import admins
+
+    at = run(app_test("ops-bob"))
+    assert metrics(at)["Queued now"] == "2"
+    async with db.transaction() as s:
+        await admins.disable(session=s, name="ops-bob")
+    run(at)
+    assert not at.metric and "this admin is disabled" in texts(at.warning)[0]
+
+
+async def test_behind_a_trusted_proxy_the_header_names_the_admin(
     dashboard_env, seeded, monkeypatch
 ):
     from core.settings import get_settings
 
-    monkeypatch.setenv("RENDERBOT_DASHBOARD__PASSWORD", "s3cret-dashboard")
+    monkeypatch.setenv("RENDERBOT_DASHBOARD__TRUSTED_USER_HEADER", "X-Forwarded-User")
     get_settings.cache_clear()
-    at = run(app_test())
+    at = run(app_test(admin=None))  # AppTest sends no such header
     assert not at.metric
-    at.text_input(key="password").input("wrong")
-    at.button(key="sign_in").click()
-    run(at)
-    assert not at.metric and "wrong password" in texts(at.error)
-    at.text_input(key="password").input("s3cret-dashboard")
-    at.button(key="sign_in").click()
-    run(at)
-    assert metrics(at)["Queued now"] == "2"
-
-    by_token = app_test()
-    by_token.query_params["token"] = "s3cret-dashboard"
-    assert metrics(run(by_token))["Queued now"] == "2"
-
-
-async def test_without_a_password_it_refuses_to_serve_beyond_localhost(dashboard_env, seeded):
-    from streamlit import config
-
-    config.set_option("server.address", "0.0.0.0")
-    at = run(app_test())
-    assert not at.metric
-    assert "without a password" in texts(at.error)[0]
+    assert "only reachable through its sign-in proxy (X-Forwarded-User)" in texts(at.error)[0]
 
 
 async def test_broker_depth_and_dead_letters_come_from_dramatiqs_redis_keys(

@@ -1,5 +1,5 @@
-"""`renderbot dashboard`: refuses to serve beyond localhost without a password; runs
-Streamlit headless without usage statistics (the browser test starts it for real)."""
+"""`renderbot dashboard`: refuses to start before any admin exists; runs Streamlit
+headless without usage statistics (the browser test starts it for real)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,21 @@ from cli.dashboard import streamlit_command
 from cli.main import app
 
 
-def test_refuses_a_public_address_without_a_password(monkeypatch, tmp_path):
+def test_refuses_to_start_before_any_admin_exists(monkeypatch, tmp_path):
     from core.settings import get_settings
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RENDERBOT_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("RENDERBOT_DASHBOARD__PASSWORD", raising=False)
+    monkeypatch.delenv("RENDERBOT_DATABASE_URL", raising=False)
+    monkeypatch.delenv("RENDERBOT_DASHBOARD__TRUSTED_USER_HEADER", raising=False)
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(app, ["dashboard", "--host", "0.0.0.0", "--port", "8599"])
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 1
-    assert "without a password" in result.output
+    assert "no dashboard admin yet: run `renderbot admins create NAME --role operator`" \
+        in result.output
 
 
 def test_streamlit_runs_headless_without_telemetry_on_the_chosen_address():

@@ -137,6 +137,7 @@ async def test_an_admin_cancel_of_a_queued_job_reaches_the_workers_notifiers(
     project = await factory.project(account)
     job = await _submit(db, pipeline_settings, account, project, TINY, enqueue=lambda _: None)
     async with db.transaction() as s:
+        await admin.admins.create(session=s, name="ops", role="operator")  # only operators act
         await admin.cancel_job(session=s, job_id=job.id, admin="ops",
                                announce=announcer_for(pipeline_settings))
     for _ in range(100):
