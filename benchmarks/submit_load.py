@@ -164,6 +164,7 @@ def renderbot_env(var_dir: Path, port: int, **extra: str) -> dict:
     env.update({
         "RENDERBOT_VAR_DIR": str(var_dir),
         "RENDERBOT_RENDER_BACKEND": "instant",
+        "RENDERBOT_TEST_BACKENDS": "1",  # instant is refused otherwise
         "RENDERBOT_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "RENDERBOT_WORKER__POLL_INTERVAL": "0.2",
         "RENDERBOT_API__LOG_FORMAT": "text",

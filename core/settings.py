@@ -290,6 +290,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
 
     require_services: bool = False
+    test_backends: bool = Field(
+        False, description="allow render_backend=instant (placeholder videos; tests and benchmarks)"
+    )
     starting_credits: int = Field(0, ge=0, description="credits granted to new chat accounts")
 
     pricing: PricingSettings = PricingSettings()
@@ -321,6 +324,15 @@ class Settings(BaseSettings):
                 raise ValueError("RENDERBOT_SECRET_KEY is a placeholder; set a real secret")
         elif not self.is_embedded:
             raise ValueError("RENDERBOT_SECRET_KEY is required outside the embedded default")
+        return self
+
+    @model_validator(mode="after")
+    def _test_backends_only_when_enabled(self) -> Settings:
+        if self.render_backend == "instant" and not self.test_backends:
+            raise ValueError(
+                "RENDERBOT_RENDER_BACKEND=instant delivers placeholder bytes, not videos: "
+                "it needs RENDERBOT_TEST_BACKENDS=1 (tests and benchmarks only)"
+            )
         return self
 
     @property

@@ -1,6 +1,8 @@
 """A render backend that finishes at once, without rendering: a benchmark and test aid.
 
-Selected only by ``RENDERBOT_RENDER_BACKEND=instant`` (never the default). It lets
+Selected only by ``RENDERBOT_RENDER_BACKEND=instant`` together with
+``RENDERBOT_TEST_BACKENDS=1`` (settings refuse it otherwise: its "videos" are placeholder
+bytes, yet jobs are charged). It lets
 ``benchmarks/submit_load.py`` and API tests measure our own path (HTTP → credits → job →
 queue → worker → storage → callbacks) without spending CPU on Remotion. The "video" it
 delivers is a few placeholder bytes, not an mp4.

@@ -1,9 +1,12 @@
 """The local backend: the long-lived Remotion render server on this machine.
 
-The server (``remotion/server/render-server.mjs``) is shared by every worker process on
-the host through a UNIX socket; it keeps one browser and one bundle warm, renders one job
-at a time by default and queues the rest (their queue position is reported as progress).
-Output goes to ``<var_dir>/renders/<render id>.mp4``; the pipeline then stores it.
+Each worker process has its own server (``remotion/server/render-server.mjs``) on a UNIX
+socket in the process's short runtime directory (``core/render/runtime_dir.py``); it
+keeps one browser and one bundle warm, renders one job at a time by default and queues
+the rest (their queue position is reported as progress). Bundles are cached under
+``RENDERBOT_RENDER_SERVER_DIR`` (default ``<var_dir>/render-server``), whose path may be
+as long as you like. Output goes to ``<var_dir>/renders/<render id>.mp4``; the pipeline
+then stores it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from core.render.local_server import (
     RenderRequestRejected,
     RenderServerError,
 )
+from core.render.runtime_dir import render_socket
 from core.settings import Settings
 
 
@@ -32,7 +36,7 @@ class LocalBackend:
         server_dir = (settings.render_server_dir or settings.var_dir / "render-server").absolute()
         server = LocalRenderServer(
             remotion_dir=settings.remotion_dir,
-            socket_path=server_dir / "render.sock",
+            socket_path=render_socket(),
             cache_dir=server_dir / "cache",
             chromium=settings.chromium_path,
             max_parallel=settings.render_max_parallel,

@@ -3,11 +3,14 @@
 The server (``remotion/server/render-server.mjs``) is a long-lived Node process that keeps
 one Remotion bundle and one Chromium open and renders one request at a time from a FIFO
 queue. It speaks JSON over HTTP on a UNIX socket. This module starts it when nothing
-answers on the socket (at most one per host and socket, guarded by a file lock), talks to
-it with httpx, and restarts it when it has died.
+answers on the socket (at most one per socket, guarded by a file lock), talks to it with
+httpx, and restarts it when it has died.
 
-The server is started in its own session so it outlives the worker that started it: a
-``kill -9`` of that worker leaves renders running, and the next worker reconnects.
+Each worker process owns its server: the socket sits in the process's short private
+runtime directory (``core/render/runtime_dir.py``), and the server, started in its own
+session (a Ctrl-C of the worker's terminal doesn't hit it mid-render), exits by itself
+within a second once the process that started it is gone (``--parent-pid``), even after
+a ``kill -9``; the job's lease then expires and another worker renders it again.
 
 Nothing here imports the rest of ``core``: every setting comes through the constructor.
 """
@@ -156,10 +159,13 @@ class LocalRenderServer:
         request_timeout: float = 30.0,
         idle_exit: float | None = None,
         stall_timeout: float = 120.0,
+        entry_point: Path | None = None,
     ) -> None:
         """``idle_exit``: seconds without requests or work after which the server exits by
         itself (None = never; the next call starts it again). ``stall_timeout``: a render
-        with no progress for that long is aborted as a retryable failure."""
+        with no progress for that long is aborted as a retryable failure. ``entry_point``:
+        the Remotion entry to bundle (default ``remotion/src/index.ts``; tests pass the
+        test-only ``remotion/testing/index.ts``)."""
         self.remotion_dir = Path(remotion_dir).resolve()
         self.socket_path = Path(socket_path).absolute()
         self.cache_dir = Path(cache_dir).absolute()
@@ -170,6 +176,7 @@ class LocalRenderServer:
         self.request_timeout = request_timeout
         self.idle_exit = idle_exit
         self.stall_timeout = stall_timeout
+        self.entry_point = Path(entry_point).resolve() if entry_point else None
         self._proc: subprocess.Popen[bytes] | None = None
         self._http: httpx.AsyncClient | None = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
@@ -402,7 +409,10 @@ class LocalRenderServer:
             "--max-parallel", str(self.max_parallel),
             "--stall-timeout", str(self.stall_timeout),
             "--idle-exit", str(self.idle_exit or 0),
+            "--parent-pid", str(os.getpid()),
         ]
+        if self.entry_point is not None:
+            cmd += ["--entry-point", str(self.entry_point)]
         env = dict(os.environ)
         env["RENDERBOT_CHROMIUM"] = self.chromium
         log.info("starting render server: %s", " ".join(cmd))

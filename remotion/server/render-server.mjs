@@ -12,6 +12,12 @@
 //
 // Usage: node server/render-server.mjs --socket PATH --cache-dir DIR [--max-parallel N]
 //        [--stall-timeout SECONDS (120)] [--idle-exit SECONDS (0 = never)] [--log-level info]
+//        [--entry-point FILE (src/index.ts)] [--parent-pid PID (exit when it is gone)]
+//
+// Chromium's profile and Remotion's temp files go to <socket dir>/run/<pid>/ (TMPDIR):
+// the socket's directory is a short private runtime dir (core/render/runtime_dir.py),
+// so Chromium's own Unix sockets stay below the 107-byte sun_path limit whatever the
+// cache dir's (checkout's, var dir's) path. The cache dir only holds bundles.
 // Prints one JSON line {"ready":true,...} on stdout once listening; logs go to stderr.
 
 import {createHash, randomUUID} from 'node:crypto';
@@ -29,7 +35,6 @@ import {makeCancelSignal, openBrowser, renderMedia, selectComposition} from '@re
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PROJECT_DIR = path.resolve(HERE, '..');
 const SRC_DIR = path.join(PROJECT_DIR, 'src');
-const ENTRY_POINT = path.join(SRC_DIR, 'index.ts');
 const REQUIRED_VERSION_PACKAGE = 'remotion';
 
 // ---------------------------------------------------------------- arguments
@@ -43,6 +48,8 @@ const {values: args} = parseArgs({
 		'keep-records': {type: 'string', default: '1000'},
 		'stall-timeout': {type: 'string', default: '120'},
 		'idle-exit': {type: 'string', default: '0'},
+		'entry-point': {type: 'string'},
+		'parent-pid': {type: 'string', default: '0'},
 	},
 	strict: true,
 });
@@ -54,6 +61,12 @@ if (!args.socket || !args['cache-dir']) {
 
 const SOCKET_PATH = path.resolve(args.socket);
 const CACHE_DIR = path.resolve(args['cache-dir']);
+// The Remotion entry to bundle. Tests bundle remotion/testing/index.ts (compositions that
+// fail on purpose); the product always bundles src/index.ts.
+const ENTRY_POINT = path.resolve(args['entry-point'] || path.join(SRC_DIR, 'index.ts'));
+const ENTRY_DIR = path.dirname(ENTRY_POINT);
+// the worker that started us: when it is gone (even kill -9), we go too
+const PARENT_PID = Number.parseInt(args['parent-pid'], 10) || 0;
 const MAX_PARALLEL = Math.max(1, Number.parseInt(args['max-parallel'], 10) || 1);
 const KEEP_RECORDS = Math.max(10, Number.parseInt(args['keep-records'], 10) || 1000);
 const LOG_LEVEL = args['log-level'];
@@ -128,11 +141,12 @@ const listFiles = (dir) => {
 	return out.sort();
 };
 
-/** Hash of remotion/src/**, the remotion config/public dir and the installed package versions. */
+/** Hash of the entry, remotion/src/**, the remotion config/public dir and the installed package versions. */
 const computeBundleHash = () => {
 	const hash = createHash('sha256');
 	hash.update(JSON.stringify(VERSIONS));
-	const roots = [SRC_DIR, path.join(PROJECT_DIR, 'public')].filter((p) => fs.existsSync(p));
+	hash.update(path.relative(PROJECT_DIR, ENTRY_POINT));
+	const roots = [...new Set([SRC_DIR, ENTRY_DIR]), path.join(PROJECT_DIR, 'public')].filter((p) => fs.existsSync(p));
 	const extra = ['remotion.config.ts', 'tsconfig.json'].map((f) => path.join(PROJECT_DIR, f)).filter((p) => fs.existsSync(p));
 	for (const file of [...roots.flatMap(listFiles), ...extra]) {
 		hash.update(path.relative(PROJECT_DIR, file));
@@ -232,12 +246,12 @@ const ensureBundle = async () => {
 //
 // Remotion starts Chromium detached (its own process group), so a server killed
 // with SIGKILL leaves its browser behind. Every server instance points TMPDIR at
-// <cache>/run/<pid>/, which is where Remotion puts the browser profile
+// <socket dir>/run/<pid>/, which is where Remotion puts the browser profile
 // (--user-data-dir=...) and its frame temp files. On start we look for run dirs of
 // servers that are no longer alive, kill the browsers whose command line names
 // such a dir, and delete the dir.
 
-const RUN_ROOT = path.join(CACHE_DIR, 'run');
+const RUN_ROOT = path.join(path.dirname(SOCKET_PATH), 'run');
 
 const pidAlive = (pid) => {
 	try {
@@ -394,8 +408,6 @@ const renders = new Map();
 /** @type {string[]} FIFO of queued render ids */
 const queue = [];
 let rendering = 0;
-/** __failOnce tokens already used (test hook for transient failures) */
-const failOnceSeen = new Set();
 
 const statusOf = (r) => ({
 	id: r.id,
@@ -548,12 +560,6 @@ const runRender = async (record) => {
 		const {serveUrl, hash} = await ensureBundle();
 		record.bundle = hash;
 		throwIfCancelled();
-
-		const token = req.inputProps.__failOnce;
-		if (typeof token === 'string' && token.length > 0 && !failOnceSeen.has(token)) {
-			failOnceSeen.add(token);
-			throw new RenderError(`Simulated transient failure (__failOnce=${token}): Target closed`, true);
-		}
 
 		const b = await ensureBrowser();
 		throwIfCancelled();
@@ -810,6 +816,11 @@ const main = async () => {
 	});
 	for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
 		process.on(sig, () => void shutdown(sig));
+	}
+	if (PARENT_PID > 0) {
+		setInterval(() => {
+			if (!pidAlive(PARENT_PID)) void shutdown('parent gone');
+		}, 1000).unref();
 	}
 	if (IDLE_EXIT_MS > 0) {
 		setInterval(() => {

@@ -4,6 +4,7 @@ and failed, each signed with the account's webhook secret."""
 from __future__ import annotations
 
 from tests.api.test_callbacks import _create, _verified
+from tests.fixtures.faults import crash_props
 from tests.fixtures.pipeline import TINY, wait_for
 
 
@@ -41,11 +42,12 @@ async def test_a_real_render_calls_back_progress_then_completed(
 async def test_a_failed_render_calls_back_failed(client, api_caller, receiver, db, api_worker):
     caller = await api_caller()
     project = (await client.post("/v1/projects", headers=caller.headers, json={
-        "name": "crashes", "state": {"props": {"title": "boom __crash__"}}})).json()
+        "name": "crashes", "state": {"props": crash_props("boom in the test composition")}}
+    )).json()
     job = await _create(client, caller, receiver.url, project_id=project["id"])
     done = await wait_for(db, job["id"], within=120)
     assert done.status == "failed"
     await receiver.wait_for(lambda rs: any(r.json["type"] == "render.failed" for r in rs))
     events = _verified(receiver, caller.webhook_secret)
     failed = [e for e in events if e["type"] == "render.failed"]
-    assert len(failed) == 1 and "__crash__" in failed[0]["job"]["error"]
+    assert len(failed) == 1 and "boom in the test composition" in failed[0]["job"]["error"]

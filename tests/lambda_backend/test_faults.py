@@ -11,6 +11,7 @@ from sqlalchemy import select
 from core import renders
 from core.models import CreditEntry
 from core.settings import RemotionSettings
+from tests.fixtures.faults import crash_props
 from tests.fixtures.lambda_standin import lambda_stack, make_lambda_settings
 from tests.fixtures.pipeline import TINY, wait_for
 from tests.pipeline.test_local_pipeline import _submit
@@ -82,11 +83,12 @@ async def test_a_composition_error_fails_the_job_with_a_readable_error_and_one_r
     db, lambda_settings, factory, lambda_worker, lambda_standin, moto_s3, s3_bucket
 ):
     account, job, done = await _run(
-        db, lambda_settings, factory, state={"props": {"title": "boom __crash__"}})
+        db, lambda_settings, factory, state={"props": crash_props("boom in the test composition")})
 
     assert done.status == "failed"
     assert done.error.startswith("the composition failed: ")  # same words as the local backend
-    assert "__crash__" in done.error and "\n" not in done.error and " at " not in done.error
+    assert "boom in the test composition" in done.error
+    assert "\n" not in done.error and " at " not in done.error
     assert done.attempts == 1  # permanent: not retried
     assert await _entries(db, job.id) == ["debit", "refund"]
     assert await factory.balance(account) == 5

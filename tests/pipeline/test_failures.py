@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 from sqlalchemy import func, select
 
 from core import credits, renders
 from core.models import CreditEntry
+from tests.fixtures.faults import crash_props
 from tests.fixtures.pipeline import TINY, wait_for
 from tests.pipeline.test_local_pipeline import _submit
 
@@ -25,24 +25,23 @@ async def test_composition_error_fails_the_job_with_its_message_and_one_refund(
     db, pipeline_settings, factory, worker
 ):
     account = await factory.account(credits_=5)
-    project = await factory.project(account, state={"props": {"title": "boom __crash__"}})
+    project = await factory.project(account, state={"props": crash_props("boom at frame 0")})
     job = await _submit(db, pipeline_settings, account, project, TINY)
 
     done = await wait_for(db, job.id)
 
     assert done.status == "failed"
-    assert "composition failed" in done.error and "__crash__" in done.error
+    assert "composition failed" in done.error and "boom at frame 0" in done.error
     assert done.attempts == 1  # permanent: not retried
     assert await _entries(db, job.id) == ["debit", "refund"]
     assert await factory.balance(account) == 5
 
 
 async def test_transient_failure_is_retried_and_completes_with_one_debit(
-    db, pipeline_settings, factory, worker
+    db, pipeline_settings, factory, flaky_worker
 ):
     account = await factory.account(credits_=5)
-    token = uuid.uuid4().hex
-    project = await factory.project(account, state={"props": {"__failOnce": token}})
+    project = await factory.project(account)
     job = await _submit(db, pipeline_settings, account, project, TINY)
 
     done = await wait_for(db, job.id)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from core.render.local_server import LocalRenderServer, find_ffmpeg, find_ffprobe
+from tests.fixtures.faults import TEST_ENTRY
 
 REPO = Path(__file__).resolve().parents[2]
 REMOTION_DIR = REPO / "remotion"
@@ -55,6 +56,7 @@ def server_kwargs(socket_dir: Path) -> dict[str, Any]:
         "socket_path": socket_dir / "render.sock",
         "cache_dir": CACHE_DIR,
         "chromium": CHROMIUM,
+        "entry_point": TEST_ENTRY,  # the test-only entry: see tests/fixtures/faults.py
         # a server orphaned by an interrupted test run goes away by itself
         "idle_exit": 600,
     }

@@ -25,6 +25,7 @@ from core.render.local_server import (
     RemotionNotInstalled,
     find_ffprobe,
 )
+from tests.fixtures.faults import crash_props, flaky_props
 from tests.render.conftest import REPO, require_render_services, server_kwargs, short_socket_dir
 from tests.render.helpers import decode_frame, probe, props, top_level_atoms
 
@@ -199,7 +200,7 @@ async def test_audio_url_drives_bars_and_is_muxed_as_aac(
     ("overrides", "expected"),
     [
         ({"palette": []}, "palette"),
-        ({"title": "boom __crash__"}, "__crash__"),
+        (crash_props("boom from the test composition"), "boom from the test composition"),
         ({"background": "definitely-not-a-color"}, "background"),
     ],
     ids=["empty-palette", "crash-title", "bad-color"],
@@ -219,12 +220,12 @@ async def test_bad_props_fail_permanently_with_readable_message(
 @pytest.mark.asyncio
 async def test_transient_failure_is_retryable_and_succeeds_on_retry(render_server, tmp_path):
     token = uuid.uuid4().hex
-    first = await render(render_server, tmp_path / "a.mp4", __failOnce=token)
+    first = await render(render_server, tmp_path / "a.mp4", **flaky_props(token))
     assert first.state == "failed" and first.retryable is True
     assert first.error_message and token in first.error_message
     assert not (tmp_path / "a.mp4").exists()
 
-    second = await render(render_server, tmp_path / "b.mp4", __failOnce=token)
+    second = await render(render_server, tmp_path / "b.mp4")
     assert second.state == "done", second.error_message
     assert (tmp_path / "b.mp4").is_file()
 
@@ -344,44 +345,56 @@ async def main():
                              for k, v in json.loads(sys.argv[1]).items()})
     await s.ensure_started()
     health = await s.health()
-    print(json.dumps({"pid": health["pid"], "started_here": s.started_here}))
-    # exit without close(): the server must outlive the process that started it
+    print(json.dumps({"pid": health["pid"], "started_here": s.started_here}), flush=True)
+    if s.started_here:
+        sys.stdin.read()  # the starter stays until the test lets it go
+    # exit without close(): the server notices that its starter is gone
 
 asyncio.run(main())
 """
 
 
 @pytest.mark.asyncio
-async def test_two_python_processes_share_one_server_which_outlives_them(tmp_path):
+async def test_two_python_processes_share_one_server_which_exits_with_its_starter(tmp_path):
+    """Clients of one socket share its server; once the process that started it is gone
+    (it is killed with -9 here, no clean-up), the server exits by itself: a worker's
+    render server never outlives its worker."""
     require_render_services()
     socket_dir = short_socket_dir()
     kwargs = server_kwargs(socket_dir)
     arg = json.dumps({k: str(v) for k, v in kwargs.items()})
-    procs = [
-        await asyncio.create_subprocess_exec(
+    starter = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _CLIENT_SCRIPT, arg, cwd=REPO,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    server_pid = None
+    try:
+        line = await asyncio.wait_for(starter.stdout.readline(), 240)
+        first = json.loads(line.decode())
+        assert first["started_here"] is True, line
+        server_pid = first["pid"]
+        joiner = await asyncio.create_subprocess_exec(
             sys.executable, "-c", _CLIENT_SCRIPT, arg, cwd=REPO,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
-        for _ in range(2)
-    ]
-    outputs = [await p.communicate() for p in procs]
-    server_pid = None
-    try:
-        for p, (_, err) in zip(procs, outputs, strict=True):
-            assert p.returncode == 0, err.decode()[-2000:]
-        results = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
-        server_pid = results[0]["pid"]
-        assert results[1]["pid"] == server_pid, "both processes use the same server"
-        assert sorted(r["started_here"] for r in results) == [False, True]
+        out, err = await joiner.communicate()
+        assert joiner.returncode == 0, err.decode()[-2000:]
+        second = json.loads(out.decode().strip().splitlines()[-1])
+        assert second == {"pid": server_pid, "started_here": False}, "the same server"
 
-        # both starters have exited; the server is still there and renders
         client = LocalRenderServer(**kwargs)
-        health = await client.health()
-        assert health is not None and health["pid"] == server_pid
-        status = await render(client, tmp_path / "after.mp4", durationInFrames=5)
+        status = await render(client, tmp_path / "shared.mp4", durationInFrames=5)
         assert status.state == "done", status.error_message
         await client.close()
+
+        starter.kill()  # SIGKILL of the process this test started
+        await starter.wait()
+        await _wait_gone(server_pid, within=30)
+        assert not _pid_alive(server_pid)
     finally:
+        if starter.returncode is None:
+            starter.kill()
+            await starter.wait()
         if server_pid is not None and _pid_alive(server_pid):
             os.kill(server_pid, signal.SIGTERM)  # the server this test started
             await _wait_gone(server_pid)
@@ -411,7 +424,7 @@ async def test_killed_server_is_restarted_on_next_call(tmp_path):
         await client.ensure_started()
         assert client.started_here
         old_pid = (await client.health())["pid"]
-        old_run_dir = f"{client.cache_dir}/run/{old_pid}/"
+        old_run_dir = f"{client.socket_path.parent}/run/{old_pid}/"
 
         os.kill(old_pid, signal.SIGKILL)  # the server this test started
         await _wait_gone(old_pid)
@@ -437,7 +450,7 @@ async def test_browser_crash_mid_render_is_retryable_and_browser_is_reopened(tmp
     try:
         await client.ensure_started()
         server_pid = (await client.health())["pid"]
-        browsers = _processes_mentioning(f"--user-data-dir={client.cache_dir}/run/{server_pid}/")
+        browsers = _processes_mentioning(f"--user-data-dir={client.socket_path.parent}/run/{server_pid}/")
         # the browser's main process leads its own process group
         (browser_pid,) = [pid for pid in browsers if os.getpgid(pid) == pid]
 

@@ -275,8 +275,8 @@ const Title: React.FC<TitleProps> = ({title, subtitle, width, height, layout, ap
 };
 
 export const Visualizer: React.FC<Record<string, unknown>> = (rawProps) => {
-	// Throws a clear Error on invalid props (and on the "__crash__" test hook):
-	// Remotion turns that into a failed render, which is a permanent error.
+	// Throws a clear Error on invalid props: Remotion turns that into a failed
+	// render, which is a permanent error.
 	const props = useMemo(() => parseVisualizerProps(rawProps), [rawProps]);
 	if (props.audioUrl) {
 		return <AudioScene props={props} audioUrl={props.audioUrl} />;

@@ -5,9 +5,6 @@ import {z} from 'zod';
 export const EFFECTS = ['grain', 'vignette', 'glow', 'scanlines'] as const;
 export type Effect = (typeof EFFECTS)[number];
 
-/** Literal that makes the composition throw on purpose (permanent-error test hook). */
-export const CRASH_MARKER = '__crash__';
-
 // A color is valid when Remotion's interpolateColors() understands it (hex,
 // rgb()/rgba(), hsl()/hsla() and CSS named colors): the bars are colored with
 // it, so anything it rejects would fail later with a less helpful message.
@@ -77,11 +74,5 @@ export const parseVisualizerProps = (input: unknown): VisualizerProps => {
 			.join('; ');
 		throw new Error(`Invalid Visualizer props: ${problems}`);
 	}
-	const props = result.data;
-	if (props.title.includes(CRASH_MARKER)) {
-		throw new Error(
-			`Visualizer crashed on purpose: title contains "${CRASH_MARKER}" (permanent-error test hook)`,
-		);
-	}
-	return props;
+	return result.data;
 };
