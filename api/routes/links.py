@@ -91,7 +91,9 @@ async def media(
     if not path.is_file():
         raise NotFound("file", key)
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    headers = {"Cache-Control": "private, max-age=300"}
+    # A signed link is a capability of its own; the renderer's page (another origin)
+    # reads project files fetched into storage (core/assets.py) through it.
+    headers = {"Cache-Control": "private, max-age=300", "Access-Control-Allow-Origin": "*"}
     if filename:
         headers["Content-Disposition"] = content_disposition(filename)
     return FileResponse(path, media_type=media_type, headers=headers)
