@@ -52,8 +52,10 @@ boto3 session and client (sessions are not thread-safe).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -80,6 +82,7 @@ from remotion_lambda.version import VERSION
 from core.backends.base import RenderError, RenderRequest, RenderStatus, Started
 from core.render.encoding import encoding_for
 from core.render.lambda_planner import LambdaPlan, plan
+from core.render.lambda_planner import check as check_plan
 from core.render_settings import RenderSettings
 from core.settings import Settings
 from core.storage.base import Storage, join_key
@@ -121,7 +124,15 @@ INFRASTRUCTURE_MARKERS = (
 )
 # An Unhandled error of the start call that says the function itself died.
 _CRASHED_START = ("Runtime exited", "Task timed out", "Runtime.ExitError")
-MAX_MESSAGE = 400
+MAX_MESSAGE = 300  # user-facing errors: one line, at most this long
+MAX_CUSTOM_DATA = 1024  # Remotion's limit on the webhook's customData (bytes of JSON)
+# What Remotion's ``status`` answers (Unhandled, S3 NoSuchKey) for a render id whose
+# progress file does not exist — the real function's words, not "No render with ID".
+MISSING_KEY = "The specified key does not exist"
+_URL = re.compile(r"\b(?:https?|s3)://\S+")
+_BUCKET = re.compile(r"\bremotionlambda-[a-z0-9-]+")
+_PATH = re.compile(r"(?<![\w.])(?:/[\w.@-]+){2,}/?")
+_HOST = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b|\blocalhost:\d+")
 
 
 class LambdaNotConfigured(ValueError):
@@ -137,11 +148,29 @@ def is_flaky(text: str) -> bool:
 
 
 def first_line(text: str | None, limit: int = MAX_MESSAGE) -> str:
+    """The first non-empty line of ``text`` without URLs, hosts, paths or Remotion's
+    bucket name, at most ``limit`` characters (users see it)."""
     line = next((ln.strip() for ln in (text or "").splitlines() if ln.strip()), "")
+    line = _URL.sub("<url>", line)
+    line = _BUCKET.sub("<bucket>", line)
+    line = _HOST.sub("<host>", line)
+    line = _PATH.sub("<path>", line)
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def one_line(message: str) -> str:
+    """A whole user-facing error (prefix included) capped at MAX_MESSAGE."""
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
+
+
 def classify_errors(errors: list[dict[str, Any]]) -> tuple[str, str, bool]:
+    """(state, readable message, retryable) for a render whose errors include a fatal one.
+    The state is always ``failed``: see the cancellation note in :func:`_classify`."""
+    state, message, retryable = _classify(errors)
+    return state, one_line(message), retryable
+
+
+def _classify(errors: list[dict[str, Any]]) -> tuple[str, str, bool]:
     """(state, readable message, retryable) for a render whose errors include a fatal one.
 
     Rules in the module docstring: a flaky chunk (``type == "renderer"``) has had
@@ -153,10 +182,15 @@ def classify_errors(errors: list[dict[str, Any]]) -> tuple[str, str, bool]:
     name = str(error.get("name") or "Error")
     message = first_line(error.get("message")) or name
     text = f"{error.get('message') or ''}\n{error.get('stack') or ''}"
-    if name == "CancelledError" or "cancelled" in message.lower() or "canceled" in message.lower():
-        return "cancelled", f"the render was cancelled: {message}", False
     if timeout is not None:
-        return "failed", f"the render timed out on Remotion Lambda: {message}", False
+        return "failed", one_line(f"the render timed out on Remotion Lambda: {message}"), False
+    if name == "CancelledError" or "cancelled" in message.lower() or "canceled" in message.lower():
+        # With enableCancellation, Remotion's launch writes cancel.json itself one second
+        # before its timeout, so a "cancelled" render is a timeout unless the user asked —
+        # and a user's cancel never gets here: the pipeline ends those jobs `cancelled`
+        # itself (cancel_requested). A job the user did not cancel never ends `cancelled`.
+        return ("failed", one_line("the render timed out on Remotion Lambda (it was stopped "
+                                   f"before its function's timeout): {message}"), False)
     if any(m in text for m in THROTTLE_MARKERS):
         return ("failed", "AWS Lambda throttled the render's functions (account concurrency "
                 "limit reached); lower RENDERBOT_REMOTION__CONCURRENCY_LIMIT or raise the "
@@ -204,6 +238,11 @@ class _Sdk:
         return await loop.run_in_executor(
             self._executor, lambda: getattr(self.client(), method)(*args, **kwargs)
         )
+
+    async def run(self, fn: Any) -> Any:
+        """``fn(boto3 session)`` on the pool (the thread's own session)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(self.client().session))
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -323,7 +362,7 @@ class LambdaBackend:
         if self.webhook_url and self.webhook_secret is not None:
             webhook = Webhook(
                 secret=self.webhook_secret, url=self.webhook_url,
-                customData={"job_id": request.job_id, "attempt": request.attempt},
+                customData=self.custom_data(request),
             )
         return RenderMediaParams(
             composition=request.composition,
@@ -356,8 +395,30 @@ class LambdaBackend:
             return bucket, join_key(self.output_prefix, request.output_key)
         return bucket, request.output_key
 
+    def check(self, request: RenderRequest, chosen: LambdaPlan) -> None:
+        """Refuse before ``start`` what Remotion's ``launch`` would refuse later (where it
+        reads as a failed composition, after the function ran): the plan, the webhook's
+        customData (≤ 1 KB, ASCII: a non-ASCII webhook body never arrives on Node 20,
+        Remotion sets Content-Length to its length in characters) and the output key."""
+        problem = check_plan(chosen)
+        custom = json.dumps(self.custom_data(request), separators=(",", ":"), ensure_ascii=False)
+        if problem is None and len(custom.encode()) > MAX_CUSTOM_DATA:
+            problem = f"the webhook's customData is over {MAX_CUSTOM_DATA} bytes"
+        if problem is None and not custom.isascii():
+            problem = "the webhook's customData is not ASCII"
+        if problem is None and not self.output_target(request)[1].isascii():
+            problem = "the output key is not ASCII"
+        if problem is not None:
+            raise RenderError(one_line(f"invalid Remotion Lambda render: {problem}"),
+                              retryable=False)
+
+    @staticmethod
+    def custom_data(request: RenderRequest) -> dict[str, Any]:
+        return {"job_id": request.job_id, "attempt": request.attempt}
+
     async def start(self, request: RenderRequest) -> Started:
         chosen = self.plan_for(request.settings)
+        self.check(request, chosen)
         params = self.render_params(request, chosen)
         try:
             response = await self.sdk.call("render_media_on_lambda", params)
@@ -397,8 +458,11 @@ class LambdaBackend:
                 s3_output_provider=provider,
             )
         except Exception as exc:  # noqa: BLE001 - mapped below
-            if "No render with ID" in str(exc):
-                return RenderStatus(state="lost", error=first_line(str(exc)), retryable=True)
+            if ("No render with ID" in str(exc) or MISSING_KEY in str(exc)) and not (
+                await self._render_exists(bucket, render_id)
+            ):
+                return RenderStatus(state="lost", retryable=True,
+                                    error="Remotion Lambda has no record of this render")
             raise self._status_error(exc) from exc
         if progress is None:
             raise RenderError("Remotion Lambda returned no progress", retryable=True)
@@ -436,6 +500,23 @@ class LambdaBackend:
             state="rendering", progress=max(0.0, min(1.0, fraction)),
             eta_seconds=_eta(data, fraction), cost=cost, info=info,
         )
+
+    async def _render_exists(self, bucket: str, render_id: str) -> bool:
+        """Whether Remotion's bucket still holds anything of the render (its progress
+        file first of all). Unknown (S3 unreachable) counts as existing: a poll error
+        is retried, a lost render is not polled again."""
+        def look(session: Any) -> bool:
+            s3 = session.client("s3", region_name=self.region, config=Config(
+                retries={"mode": "standard", "total_max_attempts": 2},
+                connect_timeout=self.config.connect_timeout, read_timeout=self.config.read_timeout))
+            listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"renders/{render_id}/", MaxKeys=1)
+            return bool(listed.get("KeyCount"))
+        try:
+            return await self.sdk.run(look)
+        except Exception:  # noqa: BLE001 - see the docstring
+            log.warning("could not check Remotion's bucket for render %s", render_id,
+                        exc_info=True)
+            return True
 
     def caller_key(self, out_key: str | None, out_bucket: str | None) -> str | None:
         """The key the storage adapter knows (without its prefix) for an object key."""

@@ -190,6 +190,20 @@ def _limit(
     return "model"  # more renderers would be slower (stragglers, invocation)
 
 
+def check(chosen: LambdaPlan) -> str | None:
+    """Why Remotion's ``launch`` would refuse this plan, or None. ``start`` accepts any
+    plan and the refusal only comes later (a fatal ``stitcher`` error that reads like a
+    failed composition), so the backend checks before starting."""
+    least = min(REMOTION_MIN_FRAMES_PER_LAMBDA, chosen.frames)
+    if chosen.frames_per_lambda < least:
+        return (f"framesPerLambda {chosen.frames_per_lambda} is below Remotion's minimum of "
+                f"{least}")
+    if chosen.renderers > REMOTION_MAX_RENDERERS:
+        return (f"{chosen.renderers} renderers exceed Remotion's limit of "
+                f"{REMOTION_MAX_RENDERERS} per render")
+    return None
+
+
 def remotion_default_frames_per_lambda(frames: int) -> int:
     """Remotion's own choice when ``framesPerLambda`` is not given (for comparison):
     ``bestFramesPerFunctionParam`` of @remotion/serverless-client 4.0.527."""
