@@ -104,3 +104,69 @@ async def test_a_body_that_is_not_json_is_422(client, api_caller):
     )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_request"
+
+
+# --- URLs inside a project's state -----------------------------------------------------------
+
+
+@pytest.fixture
+def api_settings(tmp_path, database_url, api_port):
+    from tests.fixtures.api import make_api_settings
+
+    # The network policy's default: public addresses only (no loopback allowance).
+    return make_api_settings(tmp_path, database_url, api_port,
+                             callbacks={"allowed_networks": []})
+
+
+def _audio(url):
+    return {"name": "with sound", "state": {"props": {"audioUrl": url}}}
+
+
+async def test_an_audio_url_at_a_local_listener_is_422_naming_the_prop(
+    client, api_caller, listeners
+):
+    listener = listeners("127.0.0.1")
+    caller = await api_caller()
+    url = listener.url("/internal-admin/secret.mp3")
+    response = await client.post("/v1/projects", headers=caller.headers, json=_audio(url))
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["field"] == "state.props.audioUrl"
+    assert "not allowed" in error["message"]
+    patched = await client.patch(f"/v1/projects/{caller.project_id}", headers=caller.headers,
+                                 json={"state": _audio(url)["state"]})
+    assert patched.status_code == 422
+    assert patched.json()["error"]["field"] == "state.props.audioUrl"
+    assert listener.hits == []  # nothing was fetched to decide
+    listed = await client.get("/v1/projects", headers=caller.headers)
+    assert len(listed.json()) == 1
+    assert "audioUrl" not in listed.json()[0]["state"]["props"]
+
+
+@pytest.mark.parametrize("url", [
+    "ftp://files.example/a.mp3", "file:///etc/passwd", "javascript:alert(1)",
+    "http://user:pass@files.example/a.mp3", "http://[::1]/a.mp3", "http://0.0.0.0/a.mp3",
+    "http://[64:ff9b::7f00:1]/a.mp3", "http://[2002:7f00:1::1]/a.mp3",
+    "http://169.254.169.254/latest/meta-data/", "http://10.0.0.5/a.mp3",
+    "http://rebind.example/a.mp3", "http://nowhere.example/a.mp3", 123, ["http://x"],
+    "http://" + "a" * 2050 + ".example/",
+])
+async def test_refused_audio_urls_are_422_naming_the_prop(client, api_caller, fake_dns, url):
+    fake_dns.answers = {"rebind.example": ["93.184.216.34", "127.0.0.1"],
+                        "files.example": ["93.184.216.34"]}
+    caller = await api_caller()
+    response = await client.post("/v1/projects", headers=caller.headers, json=_audio(url))
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "state.props.audioUrl"
+
+
+async def test_a_public_audio_url_is_accepted_and_kept_as_given(client, api_caller, fake_dns):
+    fake_dns.answers = {"files.example": ["93.184.216.34"]}
+    caller = await api_caller()
+    url = "https://files.example/songs/a.mp3?v=2"
+    response = await client.post("/v1/projects", headers=caller.headers, json=_audio(url))
+    assert response.status_code == 201, response.text
+    assert response.json()["state"]["props"]["audioUrl"] == url
+    cleared = await client.patch(f"/v1/projects/{response.json()['id']}", headers=caller.headers,
+                                 json={"state": {"props": {"audioUrl": None}}})
+    assert cleared.status_code == 200 and cleared.json()["state"]["props"]["audioUrl"] is None
