@@ -19,26 +19,50 @@ what goes when:
   next state); ``permanent`` (deleted message, revoked token, ...) drops the slot.
 * A slot whose final state was delivered (or dropped) is finished: later states for its
   key are refused, so a ping is posted once and "Done" stays.
+* **Across processes** (``shared``, a :class:`bots.shared_state.SharedState`): before a
+  call the sender takes the message's lease and checks no process delivered an equal or
+  newer state (else the state is ``stale``: done, nothing sent); a busy lease or a shared
+  budget says ``wait``. A library-level retry of the call asks :func:`still_current`
+  first, so a re-send never carries an older state than the newest delivered or pending.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import math
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
+
+if TYPE_CHECKING:
+    from bots.shared_state import SharedState
 
 Then = Callable[[], None]
 OnSent = Callable[[tuple, dict[str, Any], float], None]
 
 _FINISHED_KEPT = 10_000  # finished keys remembered before the older-than-an-hour ones go
 _FLUSH_POLL = 0.02  # seconds between flush()'s looks
+_BUSY_WAIT = 0.05  # seconds before looking again at a message another process is sending
+
+# The call in flight on this task: "may a library-level retry re-send it?" (see still_current)
+_current_call: contextvars.ContextVar[Callable[[], Awaitable[bool]] | None] = \
+    contextvars.ContextVar("renderbot_paced_call", default=None)
+
+
+async def still_current() -> bool:
+    """For a client library's retry handler, right before it re-sends: True when the call
+    in flight still carries the newest state of its message (no newer one is pending here,
+    none equal or newer was delivered by any process, the message's lease is still ours).
+    True outside a paced call."""
+    check = _current_call.get()
+    return True if check is None else await check()
 
 
 @dataclass
@@ -78,9 +102,11 @@ class Slot:
 class Outcome:
     """How one call went: ``ok``, ``limited`` (retry the newest state after
     ``retry_after`` seconds), ``permanent`` (give up on the slot) or ``error`` (retry
-    with backoff). ``detail`` is for the log."""
+    with backoff); without a call: ``stale`` (an equal or newer state was delivered by
+    another process) or ``wait`` (shared budget or another process's call in flight: look
+    again after ``retry_after``, not a failure). ``detail`` is for the log."""
 
-    kind: Literal["ok", "limited", "permanent", "error"]
+    kind: Literal["ok", "limited", "permanent", "error", "stale", "wait"]
     detail: str = ""
     retry_after: float = 0.0
 
@@ -98,6 +124,13 @@ def permanent(detail: str) -> Outcome:
 
 def error(detail: str) -> Outcome:
     return Outcome("error", detail)
+
+
+STALE = Outcome("stale")
+
+
+def wait(seconds: float) -> Outcome:
+    return Outcome("wait", retry_after=seconds)
 
 
 @dataclass(frozen=True)
@@ -175,17 +208,20 @@ class PacedSender:
 
     def __init__(
         self, *, interval: float, max_in_flight: int = 8, terminal_attempts: int = 12,
-        progress_attempts: int = 3, timeout: float = 15.0,
+        progress_attempts: int = 3, timeout: float = 15.0, shared: SharedState | None = None,
     ) -> None:
         """``interval``: seconds between two sends to one message (final states skip it);
         ``max_in_flight``: calls at once; ``terminal_attempts`` / ``progress_attempts``:
         calls that fail (not 429s) before a final / progress state is given up;
-        ``timeout``: seconds per HTTP call."""
+        ``timeout``: seconds per HTTP call; ``shared``: versions, leases and budgets shared
+        with the token's other senders (other processes), None for none."""
         self.interval = interval
         self.max_in_flight = max_in_flight
         self.terminal_attempts = terminal_attempts
         self.progress_attempts = progress_attempts
         self.timeout = timeout
+        self.shared = shared
+        self._owner = uuid.uuid4().hex[:12]
         self.stats = Stats()
         self._slots: dict[tuple, Slot] = {}
         self._finished: dict[tuple, float] = {}
@@ -247,6 +283,17 @@ class PacedSender:
 
     def _drop_clients(self) -> None:
         """The HTTP session is gone: forget whatever was bound to it."""
+
+    def _released(self, slot: Slot) -> None:
+        """The send that :meth:`_admit` let go is over (called or not)."""
+
+    async def _shared_admit(self, slot: Slot) -> float:
+        """The shared budgets' leave to call now (0.0), or seconds to wait."""
+        return 0.0
+
+    def _lease_seconds(self) -> float:
+        """How long a message's lease is held at most: the call with its library retries."""
+        return 2 * self.timeout + 10
 
     # --- for subclasses ------------------------------------------------------------------
 
@@ -367,13 +414,21 @@ class PacedSender:
     async def _send(self, slot: Slot, version: int) -> None:
         payload = slot.payload
         try:
-            outcome = await self._call(slot)
+            outcome = await self._deliver(slot, version)
+        except Exception as exc:  # noqa: BLE001 - the sender must keep going
+            self.log.exception("sending %s failed unexpectedly", self._describe(slot))
+            outcome = error(repr(exc))
         finally:
             slot.in_flight = False
             self._in_flight -= 1
+            self._released(slot)
         now = time.monotonic()
         if outcome.kind == "ok":
             self._sent(slot, version, payload, now)
+        elif outcome.kind == "stale":
+            self._superseded(slot, version)
+        elif outcome.kind == "wait":
+            slot.not_before = now + outcome.retry_after
         elif outcome.kind == "limited":
             self.stats.rate_limited += 1
             slot.not_before = now + outcome.retry_after
@@ -385,6 +440,64 @@ class PacedSender:
             self._failed(slot, now, outcome.detail)
         if self._wake is not None:
             self._wake.set()
+
+    async def _deliver(self, slot: Slot, version: int) -> Outcome:
+        """The call, under the message's shared lease and version check."""
+        shared = self.shared
+        if shared is None:
+            return await self._call_guarded(slot, version, None)
+        from bots.shared_state import mark
+
+        key, mark_, hold = "|".join(map(str, slot.key)), mark(slot.rank), self._lease_seconds()
+        owner = f"{self._owner}:{version}"
+        claim = await shared.claim(key, mark_, owner, hold)
+        if claim == "stale":
+            return STALE
+        if claim == "busy":
+            return wait(_BUSY_WAIT)
+        delivered = False
+        try:
+            seconds = await self._shared_admit(slot)
+            if seconds > 0:
+                return wait(seconds)
+
+            async def current() -> bool:
+                return await shared.current(key, mark_, owner, hold)
+
+            outcome = await self._call_guarded(slot, version, current)
+            if outcome.kind == "ok":
+                await shared.delivered(key, mark_, owner)
+                delivered = True
+            return outcome
+        finally:
+            if not delivered:
+                await shared.release(key, owner)
+
+    async def _call_guarded(self, slot: Slot, version: int, shared_current) -> Outcome:
+        async def check() -> bool:
+            if slot.version != version:
+                return False  # a newer state waits here: send that one instead
+            return True if shared_current is None else await shared_current()
+
+        token = _current_call.set(check)
+        try:
+            return await self._call(slot)
+        finally:
+            _current_call.reset(token)
+
+    def _superseded(self, slot: Slot, version: int) -> None:
+        """Another process delivered this state or a newer one: nothing to send for it."""
+        slot.sent_version = max(slot.sent_version, version)
+        slot.failures = 0
+        if slot.terminal and not slot.pending:
+            then, slot.then = slot.then, None
+            self._forget(slot)
+            if then is not None:
+                try:
+                    then()
+                except Exception:  # noqa: BLE001
+                    self.log.exception("follow-up after the final state of %s failed",
+                                       self._describe(slot))
 
     def _sent(self, slot: Slot, version: int, payload: dict[str, Any], now: float) -> None:
         self.stats.sent += 1

@@ -23,10 +23,9 @@ import discord
 from discord import app_commands
 from discord.http import Route
 
-from bots import flow
+from bots import catch_up, flow
 from bots.discord import custom_ids, endpoints, messages, views
 from bots.discord.custom_ids import BadCustomId, FormState, Parsed
-from bots.discord.notifier import rank, target
 from core.errors import RenderbotError
 from core.runtime import Runtime
 from core.settings import Settings
@@ -282,9 +281,10 @@ class RenderBot(discord.Client):
             )
         job = submitted.job
         if not submitted.created:
-            await interaction.edit_original_response(
-                content=messages.already_submitted_text(job), view=None
-            )
+            # a double click: the click that created the job edits the quote message (with
+            # the link to the status); this one only tells its clicker, so the quote
+            # message ends the same whichever click lands last
+            await interaction.followup.send(messages.already_submitted_text(job), ephemeral=True)
             return
         log.info("discord user %s submitted job %s", user.user_id, job.id,
                  extra={"job_id": job.id})
@@ -302,8 +302,8 @@ class RenderBot(discord.Client):
         )
         if posted is not None:
             # Changes committed before the message id was stored were skipped by the
-            # notifier; show the newest state now (and ping if it already ended).
-            await self.sync_status(job.id, shown=rank(submitted.job), ping=job.is_final)
+            # notifier: the workers' sender shows the newest state now (pings if it ended).
+            await self.show_newest(job.id)
 
     async def post_status(
         self, job, *, channel_id: int | None, user_id: str
@@ -328,33 +328,14 @@ class RenderBot(discord.Client):
         route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
         return await self.http.request(route, json=payload)
 
-    async def _edit(self, channel_id, message_id, payload: dict[str, Any]) -> None:
-        route = Route("PATCH", "/channels/{channel_id}/messages/{message_id}",
-                      channel_id=channel_id, message_id=message_id)
-        await self.http.request(route, json=payload)
+    async def show_newest(self, job_id: str) -> None:
+        """Every edit of a status message goes through the workers' paced sender."""
+        from bots.discord.notifier import install
 
-    async def sync_status(self, job_id: str, *, shown: tuple | None = None, ping: bool = False):
-        """Make the status message show the job's newest state (edit, re-read, repeat until
-        the state stops moving), so a concurrent edit by the worker can't leave it stale."""
-        for _ in range(4):
-            async with self.db.transaction() as s:
-                job = await flow.job(session=s, job_id=job_id)
-            where = target(job)
-            if where is None or rank(job) == shown:
-                break
-            try:
-                await self._edit(*where, messages.status_payload(job))
-            except discord.HTTPException as exc:
-                log.warning("could not edit the status of job %s: %s", job_id, exc)
-                return
-            shown = rank(job)
-        if ping and job.status in ("completed", "failed") and target(job):
-            payload = messages.ping_payload(job)
-            if payload is not None:
-                try:
-                    await self._post(target(job)[0], payload)
-                except discord.HTTPException:
-                    log.warning("could not ping for job %s", job_id, exc_info=True)
+        try:
+            await catch_up.show_newest(self.rt, job_id, install=install)
+        except Exception:  # noqa: BLE001 - the job runs; its next change updates the message
+            log.warning("could not update the status of job %s", job_id, exc_info=True)
 
     # --- the cancel button on a status message -------------------------------------------
 
@@ -367,7 +348,7 @@ class RenderBot(discord.Client):
             )
         log.info("discord user %s cancelled job %s (%s)", interaction.user.id, job.id, job.status,
                  extra={"job_id": job.id})
-        await self.sync_status(job.id)
+        await self.show_newest(job.id)
 
 
 # --- slash command definitions (registered on every RenderBot's tree) ---------------------

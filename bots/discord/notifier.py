@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from bots import shared_state
 from bots.discord import messages
 from bots.discord.endpoints import api_base
 from bots.discord.sender import StatusSender
@@ -20,6 +21,8 @@ from core.schemas import JobRead
 from core.settings import Settings
 
 log = logging.getLogger("renderbot.discord.notifier")
+
+
 def target(job: JobRead) -> tuple[str, str] | None:
     """(channel id, message id) of the job's Discord status message, if it has one."""
     origin = job.origin or {}
@@ -40,9 +43,11 @@ class DiscordNotifier:
         if settings.discord_token is None:
             raise ValueError("RENDERBOT_DISCORD_TOKEN is not set")
         d = settings.discord
+        token = settings.discord_token.get_secret_value()
         return cls(StatusSender(
-            token=settings.discord_token.get_secret_value(), api_base=api_base(settings),
+            token=token, api_base=api_base(settings),
             edit_interval=d.edit_interval, global_rate=d.global_rate,
+            shared=shared_state.for_broker(settings.broker_url, "discord", token),
         ))
 
     async def job_changed(self, job: JobRead, change: JobChange) -> None:
@@ -51,7 +56,9 @@ class DiscordNotifier:
             return
         channel_id, message_id = where
         then = None
-        ping = messages.ping_payload(job) if change in ("completed", "failed") else None
+        # by the job's state, not the change's name: a catch-up of an ended job pings too
+        # (posted once per job: the post's slot is finished, and shared across processes)
+        ping = messages.ping_payload(job) if job.status in ("completed", "failed") else None
         if ping is not None:
             def then(ping=ping, channel_id=channel_id, job_id=job.id):
                 self.sender.post(channel_id, ping, tag=f"ping:{job_id}")

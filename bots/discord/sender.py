@@ -16,6 +16,10 @@ bucket; we want the opposite — one pending edit per message, always the newest
 * **Terminal states are never dropped**: retried with backoff on errors and 429s (bounded
   by ``terminal_attempts``); progress edits give up sooner — the next state follows anyway.
 * Permanent errors (401 bad token, 403, 404 deleted message) drop the slot.
+* **Every process of the token** (``shared``, Redis when the broker is Redis): the global
+  budget is a ``limits`` moving window, the per-route buckets learnt from any process's
+  responses are spent by all, and a 429's ``retry_after`` blocks the bucket (or the token)
+  for all of them; the message's lease and delivered version keep edits in order.
 
 The slots, their order and the retries are :class:`bots.pacing.PacedSender`'s; this module
 adds Discord's REST call and its rate limits.
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import aiohttp
+from limits import RateLimitItemPerSecond
 
 from bots.pacing import (
     OK,
@@ -56,6 +61,8 @@ class _Route(NamedTuple):
     method: str
     path: str
     bucket: str  # the rate-limit bucket it shares with other routes (per channel)
+    template: str  # "PATCH /channels/{channel_id}/messages/{message_id}", as discord.py keys it
+    major: str  # the channel id: Discord's buckets are per major parameter
 
 
 @dataclass
@@ -94,6 +101,7 @@ class StatusSender(PacedSender):
         ``terminal_attempts`` and ``timeout``."""
         super().__init__(interval=edit_interval, progress_attempts=progress_attempts, **pacing)
         self.token = token
+        self.global_rate = global_rate
         self.api_base = api_base.rstrip("/")
         # any 1-second window sees at most rate + burst requests (≈ 1.1 × rate)
         self._global = TokenBucket(global_rate * 60, burst=max(1.0, min(5.0, global_rate / 10)))
@@ -112,14 +120,16 @@ class StatusSender(PacedSender):
         """Make the message show ``payload`` soon; False when an equal or newer state is
         already there or on its way (or the message's final state was delivered)."""
         route = _Route("PATCH", f"/channels/{channel_id}/messages/{message_id}",
-                       f"PATCH /channels/{channel_id}/messages")
+                       f"PATCH /channels/{channel_id}/messages",
+                       "PATCH /channels/{channel_id}/messages/{message_id}", str(channel_id))
         return self._put(("edit", str(channel_id), str(message_id)), route, payload,
                          rank=rank, terminal=terminal, then=then)
 
     def post(self, channel_id: Any, payload: dict[str, Any], *, tag: str) -> bool:
         """Post a message once per ``tag`` (e.g. the completion ping)."""
         route = _Route("POST", f"/channels/{channel_id}/messages",
-                       f"POST /channels/{channel_id}/messages")
+                       f"POST /channels/{channel_id}/messages",
+                       "POST /channels/{channel_id}/messages", str(channel_id))
         return self._put(("post", str(channel_id), tag), route, payload, rank=(0,),
                          terminal=True)
 
@@ -142,6 +152,20 @@ class StatusSender(PacedSender):
         bucket.in_flight += 1
         return None
 
+    def _released(self, slot: Slot) -> None:
+        self._bucket(slot.target.bucket).in_flight -= 1
+
+    async def _shared_admit(self, slot: Slot) -> float:
+        shared = self.shared
+        if shared is None or not shared.shares_budgets:
+            return 0.0
+        route: _Route = slot.target
+        seconds = max(await shared.blocked_for("global"),
+                      await shared.take(route.template, route.major))
+        if seconds > 0:
+            return seconds
+        return await shared.hit(RateLimitItemPerSecond(max(1, int(self.global_rate))), "global")
+
     async def _call(self, slot: Slot) -> Outcome:
         route: _Route = slot.target
         bucket = self._bucket(route.bucket)
@@ -150,15 +174,16 @@ class StatusSender(PacedSender):
             status, data, headers = await self._request(route.method, route.path, slot.payload)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("discord %s %s failed: %s", route.method, route.path, exc)
-        finally:
-            bucket.in_flight -= 1
         now = time.monotonic()
         if status != 429:  # a 429's own headers may describe another (sub-)limit
             self._learn(bucket, headers, now)
+            await self._learn_shared(route, headers)
         if 200 <= status < 300:
             return OK
         if status == 429:
-            return self._rate_limited(route, bucket, data, headers, now)
+            outcome = self._rate_limited(route, bucket, data, headers, now)
+            await self._block_shared(route, data, headers, outcome.retry_after)
+            return outcome
         if status in PERMANENT:
             return permanent(f"{status} {str(data)[:200]}")
         return error(f"status {status or 'no response'}")
@@ -174,9 +199,7 @@ class StatusSender(PacedSender):
     def _rate_limited(self, route: _Route, bucket: _Bucket, data: Any, headers,
                       now: float) -> Outcome:
         retry_after = _retry_after(data, headers)
-        is_global = (isinstance(data, dict) and data.get("global")) or \
-            headers.get("X-RateLimit-Global", "").lower() == "true"
-        if is_global:
+        if _is_global(data, headers):
             self._global.blocked_until = max(self._global.blocked_until, now + retry_after)
         else:
             bucket.remaining = 0
@@ -184,6 +207,30 @@ class StatusSender(PacedSender):
         log.info("discord 429 on %s %s (%s); retrying in %.2f s", route.method, route.path,
                  headers.get("X-RateLimit-Scope", "?"), retry_after)
         return limited(retry_after)
+
+    async def _learn_shared(self, route: _Route, headers) -> None:
+        if self.shared is None or not self.shared.shares_budgets:
+            return
+        remaining, reset_after = headers.get("X-RateLimit-Remaining"), \
+            headers.get("X-RateLimit-Reset-After")
+        if remaining is None or reset_after is None:
+            return
+        try:
+            remaining_i, reset = int(remaining), float(reset_after)
+        except ValueError:
+            return
+        await self.shared.learn(route.template, route.major, headers.get("X-RateLimit-Bucket"),
+                                remaining_i, reset)
+
+    async def _block_shared(self, route: _Route, data: Any, headers, seconds: float) -> None:
+        """A 429 holds for every process of the token: the bucket, or all of it (global)."""
+        if self.shared is None or not self.shared.shares_budgets:
+            return
+        if _is_global(data, headers):
+            await self.shared.block("global", seconds)
+        else:
+            await self.shared.block_route(route.template, route.major,
+                                          headers.get("X-RateLimit-Bucket"), seconds)
 
     def _learn(self, bucket: _Bucket, headers, now: float) -> None:
         remaining = headers.get("X-RateLimit-Remaining")
@@ -214,6 +261,11 @@ class StatusSender(PacedSender):
                 with contextlib.suppress(ValueError):
                     data = await resp.json(content_type=None)
             return resp.status, data, resp.headers
+
+
+def _is_global(data: Any, headers) -> bool:
+    return bool((isinstance(data, dict) and data.get("global"))
+                or headers.get("X-RateLimit-Global", "").lower() == "true")
 
 
 def _retry_after(data: Any, headers) -> float:

@@ -34,10 +34,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bots import flow
+from bots import catch_up, flow
 from bots.slack import blocks, workspaces
 from bots.slack.blocks import FormValues
-from bots.slack.notifier import rank, target
 from core import render_settings as rs
 from core.errors import InsufficientCredits, InvalidSettings, ProjectNotFound, RenderbotError
 from core.runtime import Runtime
@@ -195,24 +194,12 @@ async def post_status(client: AsyncWebClient, job, *, channel_id: str, user_id: 
     return sent["channel"], sent["ts"], True
 
 
-async def sync_status(client: AsyncWebClient, rt: Runtime, job_id: str, *,
-                      shown: tuple | None = None, ping: bool = False) -> None:
-    """Make the status message show the job's newest state (update, re-read, repeat while
-    it moves), so a concurrent update by the worker can't leave it stale."""
-    job = None
-    for _ in range(4):
-        async with rt.db.transaction() as s:
-            job = await flow.job(session=s, job_id=job_id)
-        where = target(job)
-        if where is None or rank(job) == shown:
-            break
-        await client.chat_update(channel=where[1], ts=where[2], **blocks.status_message(job))
-        shown = rank(job)
-    where = target(job) if job is not None else None
-    if ping and where and job.status in ("completed", "failed"):
-        text = blocks.ping_text(job)
-        if text:
-            await client.chat_postMessage(channel=where[1], thread_ts=where[2], text=text)
+async def show_newest(rt: Runtime, job_id: str) -> None:
+    """Every update of a status message goes through the workers' paced sender (the app's
+    own client only posts it)."""
+    from bots.slack.notifier import install
+
+    await catch_up.show_newest(rt, job_id, install=install)
 
 
 # --- listeners -------------------------------------------------------------------------------
@@ -364,9 +351,9 @@ def register(app: AsyncApp, settings: Settings) -> None:
             async with rt.db.transaction() as s:
                 stored = await flow.set_origin(session=s, job_id=job.id, origin={
                     "channel_id": channel_id, "message_ts": ts, "dm": in_dm})
-            # changes committed before the ts was stored were skipped by the notifier
-            await sync_status(client, rt, job.id, shown=rank(job),
-                              ping=stored.status in ("completed", "failed"))
+            # changes committed before the ts was stored were skipped by the notifier: the
+            # workers' sender shows the newest state now (and pings if the job ended)
+            await show_newest(rt, stored.id)
         except Exception:  # noqa: BLE001 - the job runs; only its status message is missing
             log.warning("could not post the status of job %s", job.id, exc_info=True,
                         extra={"job_id": job.id})
@@ -382,8 +369,8 @@ def register(app: AsyncApp, settings: Settings) -> None:
         log.info("slack user %s/%s cancelled job %s (%s)", user.team_id, user.user_id, job.id,
                  job.status, extra={"job_id": job.id})
         try:
-            await sync_status(client, rt, job.id)
-        except SlackApiError:
+            await show_newest(rt, job.id)
+        except Exception:  # noqa: BLE001 - the worker's next poll shows it anyway
             log.warning("could not update the status of job %s", job.id, exc_info=True)
 
     @app.action(blocks.DOWNLOAD)

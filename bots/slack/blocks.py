@@ -34,7 +34,9 @@ MAX_URL = 3000
 
 
 def escape(text: str) -> str:
-    """Slack mrkdwn control characters (user input such as project names)."""
+    """Slack's three control characters (``&``, ``<``, ``>``) in any ``text`` or mrkdwn built
+    from user data (project names, notes, error messages): the one helper for all of them.
+    Slack shows ``&amp;`` as ``&``; unescaped, ``<teaser>`` could be read as a link."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -294,12 +296,12 @@ def status_message(job: JobRead) -> dict[str, Any]:
     head = f"{line.emoji} *{line.headline}*" + (f" — {escape(title)}" if title else "")
     blocks: list[dict[str, Any]] = [_section(head)]
     if line.bar is not None:
-        detail = f" · {line.detail}" if line.detail and line.key != "completed" else ""
+        detail = f" · {escape(line.detail)}" if line.detail and line.key != "completed" else ""
         blocks.append(_section(f"`{line.bar}` {line.percent}{detail}"))
     final = None
     if line.terminal:
         who = f"{mention(user_id)} " if user_id and job.status != "cancelled" else ""
-        final = f"{who}{line.detail}"
+        final = f"{who}{escape(line.detail or '')}"
         blocks.append(_section(final))
     charged = (f"{progress.credits(job.credit_cost)} charged" if job.status == "completed"
                else progress.credits(job.credit_cost))
@@ -320,9 +322,9 @@ def status_message(job: JobRead) -> dict[str, Any]:
     elif url:  # longer than a button (and a section) may hold: never for our /d/ links
         blocks.append(_context(f"The download link is too long for Slack; get it from "
                                f"`GET /v1/renders/{job.id}` (`result_url`)."))
-    text = progress.status_text(job, title)
+    text = escape(progress.status_text(job, title))  # the title and an error are user data
     if final:
-        text = f"{progress.status_text(job, title).splitlines()[0]} — {final}"
+        text = f"{text.splitlines()[0]} — {final}"
     return {"text": _cut(text, MAX_TEXT), "blocks": blocks}
 
 

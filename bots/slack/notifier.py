@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+from bots import shared_state
 from bots.slack import blocks, workspaces
 from bots.slack.sender import SlackSender
 from core.notify import JobChange
@@ -47,6 +48,7 @@ class SlackNotifier:
             token_for=workspaces.BotTokens(settings, engine_of or _no_engine),
             api_base=workspaces.api_base(settings), update_interval=s.update_interval,
             per_team_updates_per_minute=s.per_team_updates_per_minute,
+            shared=shared_state.for_broker(settings.broker_url, "slack", _app_identity(settings)),
         ))
 
     async def job_changed(self, job: JobRead, change: JobChange) -> None:
@@ -56,7 +58,8 @@ class SlackNotifier:
         team_id, channel_id, ts = where
         self.sender.update(team_id, channel_id, ts, blocks.status_message(job), rank=rank(job),
                            terminal=job.is_final)
-        ping = blocks.ping_text(job) if change in ("completed", "failed") else None
+        # by the job's state: a catch-up of an ended job pings too (once per job)
+        ping = blocks.ping_text(job) if job.status in ("completed", "failed") else None
         if ping is not None:
             # at once, not after the update: chat.postMessage has its own limit (per
             # channel), so the mention and the link don't wait for chat.update's budget
@@ -66,6 +69,14 @@ class SlackNotifier:
     async def close(self, within: float = 10.0) -> None:
         await self.sender.flush(within)
         await self.sender.close()
+
+
+def _app_identity(settings: Settings) -> str:
+    """What the shared state is keyed by: the bot token, or the OAuth app (installs
+    across workspaces; the budgets inside are per workspace anyway)."""
+    if settings.slack_bot_token is not None:
+        return settings.slack_bot_token.get_secret_value()
+    return f"oauth:{settings.slack.client_id}"
 
 
 def _no_engine():

@@ -17,6 +17,13 @@ job there. So:
 * **Final states are never dropped** for rate limits; on other errors they are retried
   with backoff (``terminal_attempts``); progress gives up sooner — the next state follows.
   Permanent errors (message deleted, token revoked, ...) drop the slot.
+* **Retries inside slack_sdk**: a 500/503 or a dropped connection is retried once by the
+  client's retry handlers, which first ask :func:`bots.pacing.still_current` — a re-send
+  never carries an older state than the newest one pending here or delivered anywhere.
+* **Every process of the app** (``shared``, Redis when the broker is Redis): the
+  per-workspace budgets are ``limits`` moving windows spent by all, and a 429's
+  ``Retry-After`` blocks that budget for all; the message's lease and delivered version
+  keep updates in order.
 
 The slots, their order and the retries are :class:`bots.pacing.PacedSender`'s; this module
 adds the Web API call and the per-workspace budgets (:mod:`bots.slack.budget`).
@@ -31,7 +38,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 import aiohttp
+from limits import RateLimitItemPerMinute
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bots.pacing import (
@@ -44,6 +57,7 @@ from bots.pacing import (
     error,
     limited,
     permanent,
+    still_current,
 )
 from bots.slack.budget import Budgets
 
@@ -60,6 +74,35 @@ PERMANENT = {
 
 USER_AGENT = "renderbot-status-sender"
 TokenFor = Callable[[str], Awaitable[str | None]]
+
+
+class _Guarded:
+    """Mixed into a slack_sdk retry handler: after its pause and right before the re-send,
+    a call that no longer carries the newest state is not re-sent (it fails as it is, and
+    the sender sends the newest state instead)."""
+
+    async def prepare_for_next_attempt_async(self, *, state, request, response=None,
+                                             error=None) -> None:
+        await super().prepare_for_next_attempt_async(  # type: ignore[misc]
+            state=state, request=request, response=response, error=error)
+        if not await still_current():
+            state.next_attempt_requested = False
+            log.info("slack: not re-sending %s, a newer state superseded it", request.url)
+
+
+class GuardedServerErrorRetryHandler(_Guarded, AsyncServerErrorRetryHandler):
+    pass
+
+
+class GuardedConnectionErrorRetryHandler(_Guarded, AsyncConnectionErrorRetryHandler):
+    pass
+
+
+def retry_handlers() -> list[AsyncRetryHandler]:
+    """One retry of a 500/503 or a dropped connection, guarded; 429s are the sender's (it
+    blocks the budget for every process and sends the newest state after Retry-After)."""
+    return [GuardedServerErrorRetryHandler(max_retry_count=1),
+            GuardedConnectionErrorRetryHandler(max_retry_count=1)]
 
 
 class _Call(NamedTuple):
@@ -90,6 +133,10 @@ class SlackSender(PacedSender):
         self.api_base = _with_slash(api_base or AsyncWebClient.BASE_URL)
         self.budgets = Budgets(update_per_minute=per_team_updates_per_minute,
                                update_burst=update_burst, post_per_minute=posts_per_minute)
+        self._shared_items = {
+            "chat.update": RateLimitItemPerMinute(max(1, int(per_team_updates_per_minute))),
+            "chat.postMessage": RateLimitItemPerMinute(max(1, int(posts_per_minute))),
+        }
         self._clients: dict[str, AsyncWebClient] = {}
 
     @property
@@ -130,6 +177,16 @@ class SlackSender(PacedSender):
             return Wait(max(bucket.ready_at(now), now + 0.001))
         return None
 
+    async def _shared_admit(self, slot: Slot) -> float:
+        shared = self.shared
+        if shared is None or not shared.shares_budgets:
+            return 0.0
+        budget = "/".join(slot.target.budget)
+        seconds = await shared.blocked_for(budget)
+        if seconds > 0:
+            return seconds
+        return await shared.hit(self._shared_items[slot.target.method], budget)
+
     async def _call(self, slot: Slot) -> Outcome:
         call: _Call = slot.target
         try:
@@ -144,6 +201,8 @@ class SlackSender(PacedSender):
             if response.status_code == 429 or code == "ratelimited":
                 retry_after = _retry_after(response.headers)
                 self.budgets.get(call.budget).block(retry_after, time.monotonic())
+                if self.shared is not None:  # every process of the app waits it out
+                    await self.shared.block("/".join(call.budget), retry_after)
                 log.info("slack 429 on %s for team %s; waiting %.1f s", call.method,
                          call.team_id, retry_after)
                 return limited(retry_after)
@@ -162,7 +221,8 @@ class SlackSender(PacedSender):
         if client is None:
             client = self._clients[token] = AsyncWebClient(
                 token=token, base_url=self.api_base, session=session,
-                timeout=int(self.timeout), retry_handlers=[], user_agent_prefix=USER_AGENT)
+                timeout=int(self.timeout), retry_handlers=retry_handlers(),
+                user_agent_prefix=USER_AGENT)
         return client
 
 

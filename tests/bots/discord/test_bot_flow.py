@@ -184,10 +184,17 @@ async def test_double_confirm_submits_one_job_and_charges_once(harness, fake_dis
                                     for _ in range(3)))
     for click in clicks:
         assert (await click.response())["type"] == 6
-    await harness.status_message()
-    await wait_until(lambda: "already confirmed" in fake_discord.messages[quote["id"]]["content"]
-                     or "Submitted" in fake_discord.messages[quote["id"]]["content"])
+    status = await harness.status_message()
+    # the other two clicks are told so, each in an ephemeral follow-up of its own
+    told = await wait_until(lambda: len(found := [
+        m for m in fake_discord.messages.values()
+        if m["flags"] & 64 and "already confirmed" in m["content"]]) == 2 and found)
+    assert all(m["id"] != quote["id"] for m in told)
     await asyncio.sleep(0.5)  # let every click finish
+    # the quote message ends one way, whichever click lands last: submitted, with the link
+    link = f"/channels/{GUILD}/{CHANNEL}/{status['id']}"
+    ended = fake_discord.messages[quote["id"]]["content"]
+    assert ended.startswith("Submitted ✓") and link in ended, ended
     jobs = await jobs_of(db, account)
     assert len(jobs) == 1
     assert await balance(db, account) == 9

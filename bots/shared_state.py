@@ -1,0 +1,301 @@
+"""What every process that edits one platform's status messages shares.
+
+A job's polls land on any worker, so two processes may hold states of one message at the
+same time. Through this store they behave as one paced sender per platform token:
+
+* **Delivered versions and a per-message lease** (:meth:`SharedState.claim`): before an
+  edit leaves, the sender takes the message's lease and checks that no equal or newer
+  version (the job's state rank) was delivered — by any process; after a success it
+  records its version. One edit of a message is in flight at a time, anywhere, and a
+  delivered version never goes backwards, so a final edit is the last write.
+* **Budgets** (Redis only; one process needs none beyond its own pacing): a 429's
+  ``retry_after`` blocks the bucket (or the token, for a global limit) for every process
+  (:meth:`block`, :meth:`blocked_for`); Discord's per-route buckets as the responses
+  describe them (``X-RateLimit-Bucket`` / ``-Remaining`` / ``-Reset-After``, the way
+  discord.py learns them) are spent by every process (:meth:`learn`, :meth:`take`); rate
+  budgets per token or per workspace are ``limits`` moving windows (:meth:`hit`).
+
+Kept in Redis when the broker is Redis, else in this process's memory (the embedded
+default runs one process). When Redis cannot be reached the sender carries on with its own
+pacing and rank guard (logged): a late status edit is better than none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+import time
+import weakref
+from typing import Literal
+
+from limits import RateLimitItem
+
+from core import throttle
+
+log = logging.getLogger("renderbot.chat.shared")
+
+Claim = Literal["go", "stale", "busy"]
+VERSION_TTL = 7 * 24 * 3600  # seconds a delivered version is remembered
+
+_CLAIM = """
+local d = redis.call('GET', KEYS[1])
+if d and d >= ARGV[1] then return 0 end
+local owner = redis.call('GET', KEYS[2])
+if owner and owner ~= ARGV[2] then return 2 end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+_DELIVERED = """
+local d = redis.call('GET', KEYS[1])
+if (not d) or d < ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) end
+if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+_CURRENT = """
+local d = redis.call('GET', KEYS[1])
+if d and d >= ARGV[1] then return 0 end
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+# KEYS: route -> bucket map; ARGV: route, major parameter, now (ms), key prefix
+_TAKE = """
+local h = redis.call('HGET', KEYS[1], ARGV[1]) or ARGV[1]
+local b = ARGV[4] .. 'bucket:' .. h .. ':' .. ARGV[2]
+local w = redis.call('PTTL', b .. ':block')
+if w > 0 then return w end
+local rem = tonumber(redis.call('HGET', b, 'remaining'))
+local reset = tonumber(redis.call('HGET', b, 'reset'))
+if rem and reset and reset > tonumber(ARGV[3]) then
+  if rem <= 0 then return math.max(1, reset - tonumber(ARGV[3])) end
+  redis.call('HINCRBY', b, 'remaining', -1)
+end
+return 0
+"""
+# ARGV: route, major, bucket hash or '', remaining, reset after (ms), now (ms), prefix
+_LEARN = """
+local h = ARGV[3]
+if h ~= '' then redis.call('HSET', KEYS[1], ARGV[1], h)
+else h = redis.call('HGET', KEYS[1], ARGV[1]) or ARGV[1] end
+local b = ARGV[7] .. 'bucket:' .. h .. ':' .. ARGV[2]
+local rem = tonumber(ARGV[4])
+local reset = tonumber(ARGV[6]) + tonumber(ARGV[5])
+local old = tonumber(redis.call('HGET', b, 'reset'))
+local old_rem = tonumber(redis.call('HGET', b, 'remaining'))
+if old and old_rem and math.abs(old - reset) < 250 then rem = math.min(rem, old_rem) end
+redis.call('HSET', b, 'remaining', rem, 'reset', reset)
+redis.call('PEXPIRE', b, tonumber(ARGV[5]) + 1000)
+return 1
+"""
+# ARGV: route, major, bucket hash or '', milliseconds, prefix
+_BLOCK_ROUTE = """
+local h = ARGV[3]
+if h == '' then h = redis.call('HGET', KEYS[1], ARGV[1]) or ARGV[1] end
+local b = ARGV[5] .. 'bucket:' .. h .. ':' .. ARGV[2] .. ':block'
+local left = redis.call('PTTL', b)
+if tonumber(ARGV[4]) > left then redis.call('SET', b, '1', 'PX', ARGV[4]) end
+return 1
+"""
+_BLOCK = """
+local left = redis.call('PTTL', KEYS[1])
+if tonumber(ARGV[1]) > left then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
+return 1
+"""
+
+
+def mark(rank: tuple) -> str:
+    """A rank as a string that orders like the tuple (fixed-width, offset integers), so
+    Redis can compare versions: ``(1, 40, 0, -3)`` → ``"100000000001|…"``."""
+    return "|".join(f"{int(part) + 10**11:012d}" for part in rank)
+
+
+def namespace(platform: str, token: str) -> str:
+    """Keys of one platform token (a digest: the token itself is never stored)."""
+    return f"renderbot:chat:{platform}:{hashlib.sha256(token.encode()).hexdigest()[:16]}:"
+
+
+class SharedState:
+    """In this process's memory: versions and leases (one process, one sender)."""
+
+    shares_budgets = False
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._lock = threading.Lock()
+        self._versions: dict[str, str] = {}
+        self._leases: dict[str, tuple[str, float]] = {}
+
+    async def claim(self, key: str, version: str, owner: str, hold: float) -> Claim:
+        with self._lock:
+            if self._versions.get(key, "") >= version:
+                return "stale"
+            held = self._leases.get(key)
+            if held and held[0] != owner and held[1] > time.monotonic():
+                return "busy"
+            self._leases[key] = (owner, time.monotonic() + hold)
+            return "go"
+
+    async def delivered(self, key: str, version: str, owner: str) -> None:
+        with self._lock:
+            if self._versions.get(key, "") < version:
+                self._versions[key] = version
+            if self._leases.get(key, ("",))[0] == owner:
+                del self._leases[key]
+            if len(self._versions) > 50_000:  # keep the newest half
+                for old in list(self._versions)[:25_000]:
+                    del self._versions[old]
+
+    async def release(self, key: str, owner: str) -> None:
+        with self._lock:
+            if self._leases.get(key, ("",))[0] == owner:
+                del self._leases[key]
+
+    async def current(self, key: str, version: str, owner: str, hold: float) -> bool:
+        """Still ours to send: nobody delivered this version or a newer one, and the lease
+        is ours (renewed for ``hold`` seconds)."""
+        with self._lock:
+            if self._versions.get(key, "") >= version:
+                return False
+            held = self._leases.get(key)
+            if not held or held[0] != owner:
+                return False
+            self._leases[key] = (owner, time.monotonic() + hold)
+            return True
+
+    # --- budgets: only shared between processes in Redis --------------------------------
+
+    async def blocked_for(self, scope: str) -> float:
+        return 0.0
+
+    async def block(self, scope: str, seconds: float) -> None:
+        return None
+
+    async def take(self, route: str, major: str) -> float:
+        return 0.0
+
+    async def learn(self, route: str, major: str, bucket: str | None, remaining: int,
+                    reset_after: float) -> None:
+        return None
+
+    async def block_route(self, route: str, major: str, bucket: str | None,
+                          seconds: float) -> None:
+        return None
+
+    async def hit(self, item: RateLimitItem, *identifiers: str) -> float:
+        return 0.0
+
+
+class RedisSharedState(SharedState):
+    """In Redis: every process of the app sees the same versions, leases and budgets."""
+
+    shares_budgets = True
+
+    def __init__(self, prefix: str, url: str) -> None:
+        super().__init__(prefix)
+        self.url = url
+        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._warned = 0.0
+
+    def _scripts(self):
+        loop = asyncio.get_running_loop()
+        found = self._clients.get(loop)
+        if found is None:
+            import redis.asyncio as redis
+
+            client = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+            found = {name: client.register_script(lua) for name, lua in (
+                ("claim", _CLAIM), ("delivered", _DELIVERED), ("release", _RELEASE),
+                ("current", _CURRENT), ("take", _TAKE), ("learn", _LEARN),
+                ("block_route", _BLOCK_ROUTE), ("block", _BLOCK))}
+            self._clients[loop] = found
+        return found
+
+    async def _run(self, name: str, keys: list[str], args: list, default):
+        try:
+            return await self._scripts()[name](keys=keys, args=args)
+        except Exception as exc:  # noqa: BLE001 - see the module docstring
+            if time.monotonic() - self._warned > 60:
+                self._warned = time.monotonic()
+                log.warning("chat shared state unavailable (%s: %s); pacing this process alone",
+                            type(exc).__name__, exc)
+            return default
+
+    def _keys(self, key: str) -> list[str]:
+        return [f"{self.prefix}v:{key}", f"{self.prefix}lease:{key}"]
+
+    async def claim(self, key: str, version: str, owner: str, hold: float) -> Claim:
+        got = await self._run("claim", self._keys(key), [version, owner, int(hold * 1000)], 1)
+        return {0: "stale", 1: "go"}.get(int(got), "busy")
+
+    async def delivered(self, key: str, version: str, owner: str) -> None:
+        await self._run("delivered", self._keys(key), [version, owner, VERSION_TTL], 1)
+
+    async def release(self, key: str, owner: str) -> None:
+        await self._run("release", self._keys(key)[1:], [owner], 1)
+
+    async def current(self, key: str, version: str, owner: str, hold: float) -> bool:
+        return bool(await self._run("current", self._keys(key),
+                                    [version, owner, int(hold * 1000)], 1))
+
+    async def blocked_for(self, scope: str) -> float:
+        try:
+            client = self._scripts()["block"].registered_client
+            left = await client.pttl(f"{self.prefix}block:{scope}")
+        except Exception:  # noqa: BLE001
+            return 0.0
+        return max(0.0, left / 1000) if left and left > 0 else 0.0
+
+    async def block(self, scope: str, seconds: float) -> None:
+        await self._run("block", [f"{self.prefix}block:{scope}"],
+                        [max(1, int(seconds * 1000))], 1)
+
+    def _routes(self) -> str:
+        return f"{self.prefix}routes"
+
+    async def take(self, route: str, major: str) -> float:
+        left = await self._run("take", [self._routes()],
+                               [route, major, int(time.time() * 1000), self.prefix], 0)
+        return int(left) / 1000
+
+    async def learn(self, route: str, major: str, bucket: str | None, remaining: int,
+                    reset_after: float) -> None:
+        await self._run("learn", [self._routes()], [
+            route, major, bucket or "", remaining, int(reset_after * 1000),
+            int(time.time() * 1000), self.prefix], 1)
+
+    async def block_route(self, route: str, major: str, bucket: str | None,
+                          seconds: float) -> None:
+        await self._run("block_route", [self._routes()], [
+            route, major, bucket or "", max(1, int(seconds * 1000)), self.prefix], 1)
+
+    async def hit(self, item: RateLimitItem, *identifiers: str) -> float:
+        """One call of a moving-window budget (``limits``); 0 when allowed, else seconds
+        until it would be."""
+        try:
+            limiter = throttle.limiter_for(self.url)
+            if await limiter.hit(item, self.prefix, *identifiers):
+                return 0.0
+            stats = await limiter.get_window_stats(item, self.prefix, *identifiers)
+        except Exception:  # noqa: BLE001 - as _run: pace alone
+            return 0.0
+        return max(0.001, stats.reset_time - time.time())
+
+
+_memory: dict[str, SharedState] = {}
+_memory_lock = threading.Lock()
+
+
+def for_broker(broker_url: str, platform: str, token: str) -> SharedState:
+    """The state shared by every sender of ``token``: Redis for a Redis broker, else this
+    process's memory (one object per token, so every sender of the process shares it)."""
+    prefix = namespace(platform, token)
+    if broker_url.startswith(throttle.REDIS_SCHEMES):
+        return RedisSharedState(prefix, broker_url)
+    with _memory_lock:
+        return _memory.setdefault(prefix, SharedState(prefix))
