@@ -138,11 +138,19 @@ class ApiSettings(BaseModel):
     log_format: Literal["text", "json"] = "text"
 
 
-def _cidrs(value: list[str]) -> list[str]:
-    from core.network import parse_networks
+def _cidrs(env_name: str):
+    """A validator: every entry a CIDR, else one line naming the setting and the entry."""
 
-    parse_networks(value)  # ValueError names the bad entry
-    return value
+    def check(value: list[str]) -> list[str]:
+        from core.network import parse_networks
+
+        try:
+            parse_networks(value)
+        except ValueError as exc:
+            raise ValueError(f"{env_name}: {exc}") from None
+        return value
+
+    return check
 
 
 class NetworkSettings(BaseModel):
@@ -163,7 +171,9 @@ class NetworkSettings(BaseModel):
         description="lifetime of the storage link the renderer reads a fetched file from",
     )
 
-    _check_cidrs = field_validator("allowed_networks")(_cidrs)
+    _check_cidrs = field_validator("allowed_networks")(
+        _cidrs("RENDERBOT_NETWORK__ALLOWED_NETWORKS")
+    )
 
 
 class CallbackSettings(BaseModel):
@@ -183,7 +193,9 @@ class CallbackSettings(BaseModel):
         2.0, ge=0, description="at most one progress callback per job this often (seconds)"
     )
 
-    _check_cidrs = field_validator("allowed_networks")(_cidrs)
+    _check_cidrs = field_validator("allowed_networks")(
+        _cidrs("RENDERBOT_CALLBACKS__ALLOWED_NETWORKS")
+    )
 
 
 class LambdaTimingSettings(BaseModel):

@@ -201,4 +201,4 @@ def test_a_bad_cidr_is_refused_at_startup_naming_the_field(section):
         Settings(_env_file=None, **{section: {"allowed_networks": ["127.0.0.0/8", "nope"]}})
     error = err.value.errors()[0]
     assert error["loc"] == (section, "allowed_networks")
-    assert "'nope' is not a CIDR" in error["msg"]
+    assert f"RENDERBOT_{section.upper()}__ALLOWED_NETWORKS: 'nope' is not a CIDR" in error["msg"]
