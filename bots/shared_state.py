@@ -68,7 +68,8 @@ return 1
 _TAKE = """
 local h = redis.call('HGET', KEYS[1], ARGV[1]) or ARGV[1]
 local b = ARGV[4] .. 'bucket:' .. h .. ':' .. ARGV[2]
-local w = redis.call('PTTL', b .. ':block')
+local w = math.max(redis.call('PTTL', b .. ':block'),
+                   redis.call('PTTL', ARGV[4] .. 'bucket:' .. ARGV[1] .. ':' .. ARGV[2] .. ':block'))
 if w > 0 then return w end
 local rem = tonumber(redis.call('HGET', b, 'remaining'))
 local reset = tonumber(redis.call('HGET', b, 'reset'))
@@ -97,9 +98,10 @@ return 1
 _BLOCK_ROUTE = """
 local h = ARGV[3]
 if h == '' then h = redis.call('HGET', KEYS[1], ARGV[1]) or ARGV[1] end
-local b = ARGV[5] .. 'bucket:' .. h .. ':' .. ARGV[2] .. ':block'
-local left = redis.call('PTTL', b)
-if tonumber(ARGV[4]) > left then redis.call('SET', b, '1', 'PX', ARGV[4]) end
+for _, name in ipairs({h, ARGV[1]}) do  -- by the bucket and by the route (not learnt yet)
+  local b = ARGV[5] .. 'bucket:' .. name .. ':' .. ARGV[2] .. ':block'
+  if tonumber(ARGV[4]) > redis.call('PTTL', b) then redis.call('SET', b, '1', 'PX', ARGV[4]) end
+end
 return 1
 """
 _BLOCK = """
