@@ -130,7 +130,10 @@ class ApiSettings(BaseModel):
     host: str = Field("127.0.0.1", description="address uvicorn binds to")
     port: int = Field(8000, ge=0, le=65535, description="port uvicorn binds to")
     renders_per_minute: int = Field(
-        60, ge=0, description="POST /v1/renders per API key per minute; 0 = no limit"
+        60, ge=0, description="POST /v1/renders (and batches) per account per minute; 0 = no limit"
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="when set, GET /metrics needs Authorization: Bearer <this token>"
     )
     media_link_seconds: int = Field(
         3600, ge=1, description="lifetime of the storage link a download link redirects to"

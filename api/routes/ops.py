@@ -1,8 +1,15 @@
-"""Operations: liveness, readiness (database and broker reachable) and Prometheus metrics."""
+"""Operations: liveness, readiness (database and broker reachable) and Prometheus metrics.
+
+``/readyz`` is unauthenticated, so it says which dependency is down ("unreachable",
+"no answer within 3 s") and never an exception's text (hosts, paths, credentials): that
+goes to the log. ``/metrics`` asks for ``Authorization: Bearer <RENDERBOT_API__METRICS_TOKEN>``
+when that setting is set.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 
 from fastapi import APIRouter, Request, Response
@@ -30,8 +37,8 @@ async def readyz(request: Request):
     """Ready to serve: the database answers and the broker is reachable."""
     rt = request.app.state.rt
     checks = {
-        "database": await _check(_database(rt)),
-        "broker": await _check(_broker(rt.settings)),
+        "database": await _check("database", _database(rt)),
+        "broker": await _check("broker", _broker(rt.settings)),
     }
     failed = {name: result for name, result in checks.items() if result != "ok"}
     if failed:
@@ -42,15 +49,23 @@ async def readyz(request: Request):
     return Readiness(status="ready", checks=checks)
 
 
-async def _check(probe) -> str:
+async def _check(name: str, probe) -> str:
     try:
         await asyncio.wait_for(probe, CHECK_TIMEOUT)
     except TimeoutError:
+        log.warning("readyz: %s gave no answer within %g s", name, CHECK_TIMEOUT)
         return f"no answer within {CHECK_TIMEOUT:g} s"
+    except NoWorker:
+        return "no in-process worker in this process"
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
-        reason = str(exc).splitlines()[0][:200] if str(exc) else ""
-        return f"{exc.__class__.__name__}: {reason}".rstrip(": ")
+        log.warning("readyz: %s is down: %s: %s", name, exc.__class__.__name__,
+                    str(exc).splitlines()[0][:300] if str(exc) else "")
+        return "unreachable"
     return "ok"
+
+
+class NoWorker(RuntimeError):
+    """The embedded broker has no worker in this process."""
 
 
 async def _database(rt) -> None:
@@ -62,7 +77,7 @@ async def _broker(settings: Settings) -> None:
     url = settings.broker_url
     if url.startswith("memory"):
         if broker_module.current() is None:
-            raise RuntimeError("no in-process worker runs in this process (use `renderbot serve`)")
+            raise NoWorker()
         return
     import redis.asyncio as redis
 
@@ -76,11 +91,20 @@ async def _broker(settings: Settings) -> None:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+               **errors(401)},
 )
 async def metrics(request: Request) -> Response:
     """Prometheus metrics: jobs by state, queue latency, render duration, credits,
-    callback attempts, downloads, HTTP requests."""
+    callback attempts, downloads, HTTP requests. With ``RENDERBOT_API__METRICS_TOKEN``
+    set, only for ``Authorization: Bearer <that token>``."""
+    token = request.app.state.rt.settings.api.metrics_token
+    if token is not None:
+        given = request.headers.get("authorization", "")
+        expected = f"Bearer {token.get_secret_value()}"
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return JSONResponse(error_body("unauthorized", "metrics need the metrics token"),
+                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
     m = request.app.state.metrics
     body = await m.render(request.app.state.rt.db)
     return Response(body, media_type=m.content_type)
