@@ -50,7 +50,7 @@ class RateLimited(RenderbotError):
     http_status = 429
 
     def __init__(self, retry_after: float, limit: int) -> None:
-        super().__init__(f"too many renders created with this API key (limit {limit} per minute)")
+        super().__init__(f"too many renders created by this account (limit {limit} per minute)")
         self.retry_after = max(1, int(retry_after + 0.999))
 
 

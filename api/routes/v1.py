@@ -142,7 +142,7 @@ async def create_render(
 ) -> Job:
     """Charge the credits and queue the render. 202 with the job; 402 leaves nothing
     queued and nothing charged."""
-    wait = await request.app.state.limiter.hit(caller.key_id)
+    wait = await request.app.state.limiter.hit(caller.account_id)  # per account, not per key
     if wait is not None:
         raise RateLimited(wait, request.app.state.limiter.limit)
     if body.callback_url is not None:
