@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from core.db import Database
 from core.errors import RenderbotError
-from core.settings import Settings, get_settings
+from core.settings import Settings, describe_error, get_settings
 
 T = TypeVar("T")
 console = Console()
@@ -34,10 +34,8 @@ def fail(message: str, code: int = 1) -> None:
 def load_settings() -> Settings:
     try:
         return get_settings()
-    except Exception as exc:  # pydantic ValidationError: show the first reason only
-        errors = getattr(exc, "errors", None)
-        message = errors()[0]["msg"] if callable(errors) else str(exc)
-        fail(f"configuration: {message.removeprefix('Value error, ')}")
+    except Exception as exc:  # pydantic ValidationError: the first reason, naming its variable
+        fail(f"configuration: {describe_error(exc)}")
         raise
 
 

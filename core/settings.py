@@ -8,6 +8,7 @@ sections addressed with ``__`` (``RENDERBOT_PRICING__CREDITS_PER_MINUTE=12``).
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from functools import lru_cache
@@ -20,13 +21,32 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "please-change", "xxx"}
 
 
+QUALITY_MULTIPLIERS = {"low": 0.75, "medium": 1.0, "high": 1.5}
+
+
 class PricingSettings(BaseModel):
     """Inputs of :func:`core.pricing.credit_cost` (see its docstring for the formula)."""
 
     credits_per_minute: int = Field(10, ge=1, description="1080p, 30 fps, medium quality")
-    quality_multipliers: dict[str, float] = {"low": 0.75, "medium": 1.0, "high": 1.5}
-    effect_surcharge: float = Field(0.1, ge=0, description="+10% per effect")
+    quality_multipliers: dict[str, float] = Field(
+        default_factory=lambda: dict(QUALITY_MULTIPLIERS),
+        description="per quality; a partial override keeps the defaults of the others",
+    )
+    effect_surcharge: float = Field(0.1, ge=0, allow_inf_nan=False, description="+10% per effect")
     minimum: int = Field(1, ge=1)
+
+    @field_validator("quality_multipliers")
+    @classmethod
+    def _merge_multipliers(cls, value: dict[str, float]) -> dict[str, float]:
+        name = "RENDERBOT_PRICING__QUALITY_MULTIPLIERS"
+        unknown = sorted(set(value) - set(QUALITY_MULTIPLIERS))
+        if unknown:
+            raise ValueError(f"{name}: unknown quality {unknown[0]!r} "
+                             f"(allowed: {', '.join(QUALITY_MULTIPLIERS)})")
+        for quality, factor in value.items():
+            if not math.isfinite(factor) or not 0 < factor <= 100:
+                raise ValueError(f"{name}: {quality} must be a number above 0 (at most 100)")
+        return {**QUALITY_MULTIPLIERS, **value}
 
 
 class LimitSettings(BaseModel):
@@ -45,6 +65,10 @@ class WorkerSettings(BaseModel):
     poll_interval: float = Field(1.0, gt=0, description="seconds between progress polls")
     max_attempts: int = Field(3, ge=1, description="render attempts before a job fails")
     lease_seconds: float = Field(60.0, gt=0, description="a job whose lease is older is re-run")
+    max_reconciles: int = Field(
+        5, ge=1, description="times the reconciler may pick a processing job up (expired lease: "
+        "dead worker, dead-lettered step) before it fails with a refund",
+    )
     reconcile_interval: float = Field(15.0, gt=0, description="seconds between reconciler runs")
     reconcile_grace: float = Field(
         10.0, ge=0, description="a queued job this old with no worker on it is re-enqueued"
@@ -372,6 +396,19 @@ class Settings(BaseSettings):
             finally:
                 tmp.unlink(missing_ok=True)
         return path.read_text().strip().encode()
+
+
+def describe_error(exc: Exception) -> str:
+    """One line naming the environment variable behind a settings error (for startup)."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    first = errors()[0]
+    message = str(first.get("msg", "")).removeprefix("Value error, ")
+    fields = [str(part) for part in first.get("loc", ()) if not isinstance(part, int)]
+    if message.startswith("RENDERBOT_") or not fields:
+        return message
+    return f"RENDERBOT_{'__'.join(fields).upper()}: {message}"
 
 
 @lru_cache
