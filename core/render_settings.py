@@ -8,6 +8,7 @@ allowed values, so the API (422), the chat bots (a message on the field) and the
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -67,11 +68,15 @@ def validate(raw: Mapping[str, Any] | RenderSettings | None, limits: LimitSettin
     """Turn user input (any missing key takes its default) into valid settings or raise."""
     if isinstance(raw, RenderSettings):
         raw = raw.as_dict()
+    if raw is not None and not isinstance(raw, Mapping):
+        raise InvalidSettings("settings", "must be an object",
+                              "resolution, frame_rate, duration, quality, effects")
     raw = dict(raw or {})
     unknown = set(raw) - {"resolution", "frame_rate", "duration", "quality", "effects"}
     if unknown:
+        first = sorted(str(k) for k in unknown)[0][:40]
         raise InvalidSettings(
-            sorted(unknown)[0], "unknown setting",
+            first if first.strip() else "settings", "unknown setting",
             "resolution, frame_rate, duration, quality, effects",
         )
     defaults = RenderSettings()
@@ -88,10 +93,11 @@ def parse_resolution(text: str) -> tuple[int, int]:
     """``"1280x720"`` or a preset name -> (1280, 720)."""
     if text in PRESETS:
         return PRESETS[text]
-    parts = text.lower().replace("×", "x").split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise InvalidSettings("resolution", f"{text!r} is not WIDTHxHEIGHT", "e.g. 1920x1080")
-    return int(parts[0]), int(parts[1])
+    found = re.fullmatch(r"\s*([0-9]{1,6})\s*[x×]\s*([0-9]{1,6})\s*", text.lower())
+    if found is None:  # ASCII digits only: "²" is a digit to str.isdigit, not to int()
+        raise InvalidSettings("resolution", f"{text[:40]!r} is not WIDTHxHEIGHT",
+                              "e.g. 1920x1080")
+    return int(found[1]), int(found[2])
 
 
 def _resolution(value: Any, limits: LimitSettings) -> tuple[int, int]:
@@ -125,10 +131,13 @@ def _frame_rate(value: Any, limits: LimitSettings) -> int:
 
 def _duration(value: Any, limits: LimitSettings) -> float:
     allowed = f"{limits.min_duration:g}..{limits.max_duration:g} seconds"
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidSettings("duration", f"{value!r} is not a number of seconds", allowed)
-    if not limits.min_duration <= value <= limits.max_duration:
-        raise InvalidSettings("duration", f"{value:g} s is out of bounds", allowed)
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or (isinstance(value, float) and not math.isfinite(value))):
+        raise InvalidSettings("duration", f"{str(value)[:40]!r} is not a number of seconds",
+                              allowed)
+    if not limits.min_duration <= value <= limits.max_duration:  # exact for any int
+        shown = f"{value:g}" if isinstance(value, float) or abs(value) < 10**15 else "that"
+        raise InvalidSettings("duration", f"{shown} s is out of bounds", allowed)
     return float(value)
 
 
