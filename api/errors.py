@@ -19,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import InvalidInput, InvalidSettings, RenderbotError
+from core.storage.base import StorageError
 
 log = logging.getLogger("renderbot.api")
 
@@ -146,6 +147,20 @@ def database_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def storage_error(request: Request, exc: Exception) -> JSONResponse:
+    """File storage failed outside a render (a download link, ...): the caller hears that
+    the storage did not serve the file; bucket, key and host go to the log only."""
+    correlation = uuid.uuid4().hex[:12]
+    log.error("storage error (correlation id %s): %s", correlation, str(exc)[:300],
+              extra={"correlation_id": correlation})
+    return error_response(
+        503, "storage_unavailable",
+        f"the file storage could not serve this file; try again later "
+        f"(correlation id {correlation})",
+        headers={"Retry-After": "30"},
+    )
+
+
 def internal_error(exc: BaseException) -> JSONResponse:
     correlation = uuid.uuid4().hex[:12]
     log.error("internal error (correlation id %s)", correlation, exc_info=exc,
@@ -157,6 +172,7 @@ def internal_error(exc: BaseException) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RenderbotError, domain_error)
+    app.add_exception_handler(StorageError, storage_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     for exc_type in (OperationalError, InterfaceError, PoolTimeout, ConnectionError):

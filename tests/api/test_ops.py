@@ -188,3 +188,41 @@ async def test_the_openapi_document_describes_every_contract_route(client):
     assert {"id", "status", "progress", "project_id", "settings", "credit_cost", "result_url",
             "error", "created_at", "started_at", "finished_at"} <= set(job)
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+async def test_a_storage_failure_on_a_download_names_no_bucket_key_or_host(
+    db, tmp_path, api_port, database_url, factory, monkeypatch, caplog
+):
+    from core import downloads
+    from core.models import RenderJob
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    settings = make_api_settings(  # no credentials anywhere: presigning fails
+        tmp_path, database_url, api_port, storage_url="s3://private-bucket-7f3a",
+        s3_endpoint_url="http://storage.internal.example:9000", s3_region="auto")
+    account = await factory.account()
+    project = await factory.project(account)
+    async with db.transaction() as s:
+        s.add(RenderJob(id="job_storage_down", account_id=account, project_id=project,
+                        status="completed", settings={}, credit_cost=1, project_state={},
+                        backend="local", request_hash="x", output_bucket="private-bucket-7f3a",
+                        output_key="renders/secret-key-91.mp4"))
+    server = LiveServer(settings).start()
+    try:
+        link = downloads.result_url(settings, "job_storage_down")
+        with caplog.at_level(logging.ERROR, logger="renderbot.api"):
+            async with httpx.AsyncClient() as c:
+                answer = await c.get(link)
+    finally:
+        server.stop()
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"]["code"] == "storage_unavailable"
+    for secret in ("private-bucket-7f3a", "secret-key-91", "storage.internal", "S3"):
+        assert secret not in answer.text
+    correlation = re.search(r"correlation id (\w+)", answer.json()["error"]["message"])[1]
+    assert any(correlation in r.getMessage() and "private-bucket-7f3a" in r.getMessage()
+               for r in caplog.records)
