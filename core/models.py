@@ -255,3 +255,23 @@ class Admin(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = _created()
+
+
+class LambdaAttemptCost(Base):
+    """What Remotion Lambda reported an attempt of a job cost (USD), for EVERY attempt —
+    completed, failed, cancelled or retried — so the dashboard's Lambda cost includes the
+    money spent on renders that delivered nothing (issue 15). Updated on every status of
+    the attempt that carries a cost (poll or webhook); the last one wins."""
+
+    __tablename__ = "lambda_attempt_cost"
+    __table_args__ = (Index("ix_lambda_attempt_cost_updated_at", "updated_at"),)
+
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("render_job.id", ondelete="CASCADE"), primary_key=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    render_id: Mapped[str | None] = mapped_column(String(64))
+    cost_usd: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16))  # the attempt's last reported state
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -26,7 +26,7 @@ from typing import Literal
 
 from sqlalchemy import or_, select
 
-from core import assets, downloads, renders
+from core import assets, downloads, lambda_costs, renders
 from core.backends.base import (
     CapacityLimited,
     RenderError,
@@ -202,6 +202,7 @@ async def apply_status(rt: Runtime, job_id: str, attempt: int, status: RenderSta
     The second half of :func:`poll`; the Remotion Lambda completion webhook
     (``core/lambda_webhook.py``) calls it too. Every branch re-claims the job and checks
     the attempt, so a status applied twice (webhook and poll) changes the job once."""
+    await lambda_costs.record(rt, job_id, attempt, status)  # every attempt's cost (issue 15)
     if status.state in ("queued", "rendering"):
         return await _progress(rt, job_id, attempt, status)
     if status.state == "done":

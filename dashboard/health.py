@@ -80,11 +80,16 @@ def _lambda_and_broker(report: admin.Health, settings) -> None:
     cost = report.lambda_cost
     if cost is not None or settings.render_backend == "lambda":
         st.subheader("Remotion Lambda")
-        row = st.columns(4)
+        row = st.columns(5)
         row[0].metric("Lambda jobs", fmt.count(cost.jobs if cost else 0))
-        row[1].metric("Lambda cost reported", fmt.usd(cost.cost_reported if cost else 0.0))
+        # every attempt's cost (failed, retried, cancelled too) beside the credits charged
+        row[1].metric("Lambda cost (all attempts)", fmt.usd(cost.total_cost if cost else 0.0),
+                      help=f"{cost.attempts if cost else 0} attempt(s) with a reported cost, "
+                           "failed, retried and cancelled ones included")
         row[2].metric("Credits charged (Lambda)", fmt.count(cost.credits_charged if cost else 0))
-        row[3].metric("USD per credit", fmt.usd(cost.cost_per_credit if cost else None))
+        row[3].metric("Lambda cost reported", fmt.usd(cost.cost_reported if cost else 0.0),
+                      help="completed jobs only")
+        row[4].metric("USD per credit", fmt.usd(cost.cost_per_credit if cost else None))
     st.subheader("Broker")
     broker = report.broker
     if broker is None:

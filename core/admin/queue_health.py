@@ -35,7 +35,7 @@ from core.db import utcnow
 from core.errors import (
     InvalidInput,
 )
-from core.models import CreditEntry, JobEvent, RenderJob
+from core.models import CreditEntry, JobEvent, LambdaAttemptCost, RenderJob
 
 WINDOWS: dict[str, timedelta] = {
     "15m": timedelta(minutes=15),
@@ -109,12 +109,21 @@ class BrokerStats(BaseModel):
 
 class LambdaCost(BaseModel):
     jobs: int
-    cost_reported: float  # USD, as reported by Remotion Lambda
+    cost_reported: float  # USD, as reported by Remotion Lambda, of the delivered attempts
     credits_charged: int
+    # every attempt's reported cost (completed, failed, retried, cancelled): attempts whose
+    # cost was last updated in the window (lambda_attempt_cost, core/lambda_costs.py)
+    attempts: int = 0
+    attempts_cost: float = 0.0
+
+    @property
+    def total_cost(self) -> float:
+        """What Lambda cost: all attempts when they are recorded, else the delivered ones."""
+        return self.attempts_cost if self.attempts else self.cost_reported
 
     @property
     def cost_per_credit(self) -> float | None:
-        return self.cost_reported / self.credits_charged if self.credits_charged else None
+        return self.total_cost / self.credits_charged if self.credits_charged else None
 
 
 class Health(BaseModel):
@@ -196,6 +205,7 @@ async def health(
     ).first()
 
     buckets, finished, downloaded, lambda_cost = await _finished(session, win)
+    lambda_cost = await _attempt_costs(session, win, lambda_cost)
     created = await session.scalar(
         select(func.count())
         .select_from(RenderJob)
@@ -324,6 +334,20 @@ async def _finished(
         cost = LambdaCost(jobs=lambda_jobs, cost_reported=round(lambda_usd, 6),
                           credits_charged=lambda_credits)
     return buckets, totals, downloaded, cost
+
+
+async def _attempt_costs(
+    session: AsyncSession, win: Window, cost: LambdaCost | None
+) -> LambdaCost | None:
+    """Adds every Lambda attempt's reported cost (issue 15) to the delivered jobs' sums."""
+    count, usd = (await session.execute(
+        select(func.count(), func.sum(LambdaAttemptCost.cost_usd)).where(
+            LambdaAttemptCost.updated_at >= win.start, LambdaAttemptCost.updated_at < win.end)
+    )).one()
+    if not count:
+        return cost
+    cost = cost or LambdaCost(jobs=0, cost_reported=0.0, credits_charged=0)
+    return cost.model_copy(update={"attempts": int(count), "attempts_cost": round(float(usd or 0), 6)})
 
 
 async def _percentiles(

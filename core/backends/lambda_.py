@@ -35,12 +35,24 @@ Retries — one layer per kind of failure, each bounded:
   ``maxRetries = remotion.chunk_max_retries``, which re-renders one chunk instead of the
   video. When a chunk still fails, the render fails for good (permanent for us).
 - **Whole-render failures nobody else retries** — a flaky error in the main function
-  (``type`` other than ``renderer``), a crashed start (``Unhandled``), a lost render —
-  are retryable for the pipeline: a new attempt after ``retry_base_delay × 2^n``, at most
-  ``worker.max_attempts`` attempts.
+  (``type`` other than ``renderer``), a crashed start (``Unhandled``), a lost render, a
+  throttled renderer (one 429 on one renderer invocation fails Remotion's whole render:
+  "AWS Concurrency limit reached"; its JS client does not retry) — are retryable for the
+  pipeline: a new attempt after ``retry_base_delay × 2^n``, at most ``worker.max_attempts``
+  attempts.
 - **Permanent**: an error thrown by the composition, a version mismatch, a missing
-  function, a timeout (``TimeoutError``), invalid parameters → the job fails at once with
-  a readable message and is refunded.
+  function, a timeout (``TimeoutError``, or Remotion's own cancel.json written one second
+  before the main function's timeout), invalid parameters → the job fails at once with a
+  readable message and is refunded. This backend never reports ``cancelled``: a job ends
+  ``cancelled`` only when its user asked (the pipeline's ``cancel_requested``).
+
+Checked before ``start`` (Remotion's ``start`` accepts them and fails the render later,
+in ``launch``): framesPerLambda ≥ min(5, frames), ≤ 200 renderers, customData ≤ 1 KB and
+ASCII (a webhook with a non-ASCII body never arrives on Node 20: polling must cover).
+A render id Remotion has no files for (``status`` answers "The specified key does not
+exist.") is ``lost`` once Remotion's bucket is confirmed to hold nothing of it.
+User-facing errors are one line of at most 300 characters without URLs, hosts, paths or
+Remotion's bucket name.
 
 So a job makes at most ``max_attempts × invoke_max_attempts`` start invocations and never
 retries the same failure at two layers.
@@ -114,7 +126,8 @@ FLAKY_PATTERNS = (
     "ServiceException: We currently do not have sufficient capacity",
     "Page crashed!",
 )
-THROTTLE_MARKERS = ("TooManyRequestsException", "ConcurrentInvocationLimitExceeded", "Rate Exceeded")
+THROTTLE_MARKERS = ("TooManyRequestsException", "ConcurrentInvocationLimitExceeded", "Rate Exceeded",
+                    "AWS Concurrency limit reached")
 # Permanent failures of the platform rather than of the composition (same wording for the
 # poll, which knows the error's ``type``, and the webhook, which does not).
 INFRASTRUCTURE_MARKERS = (
@@ -129,6 +142,7 @@ MAX_CUSTOM_DATA = 1024  # Remotion's limit on the webhook's customData (bytes of
 # What Remotion's ``status`` answers (Unhandled, S3 NoSuchKey) for a render id whose
 # progress file does not exist — the real function's words, not "No render with ID".
 MISSING_KEY = "The specified key does not exist"
+_FUNCTION_VERSION = re.compile(r"which has the version (\d+\.\d+\.\d+)")
 _URL = re.compile(r"\b(?:https?|s3)://\S+")
 _BUCKET = re.compile(r"\bremotionlambda-[a-z0-9-]+")
 _PATH = re.compile(r"(?<![\w.])(?:/[\w.@-]+){2,}/?")
@@ -192,9 +206,12 @@ def _classify(errors: list[dict[str, Any]]) -> tuple[str, str, bool]:
         return ("failed", one_line("the render timed out on Remotion Lambda (it was stopped "
                                    f"before its function's timeout): {message}"), False)
     if any(m in text for m in THROTTLE_MARKERS):
+        # One 429 on one renderer invocation fails Remotion's whole render (its JS client
+        # does not retry): a new attempt of ours, later, usually finds capacity
+        # (bounded by worker.max_attempts; the final message says so).
         return ("failed", "AWS Lambda throttled the render's functions (account concurrency "
                 "limit reached); lower RENDERBOT_REMOTION__CONCURRENCY_LIMIT or raise the "
-                f"account's limit: {message}", False)
+                f"account's limit: {message}", True)
     if is_flaky(text):
         if error.get("type") == "renderer":
             tries = error.get("totalAttempts") or error.get("attempt") or 1
@@ -423,7 +440,7 @@ class LambdaBackend:
         try:
             response = await self.sdk.call("render_media_on_lambda", params)
         except Exception as exc:  # noqa: BLE001 - mapped below
-            raise self._start_error(exc) from exc
+            raise _one_line(self._start_error(exc)) from exc
         if response is None:
             raise RenderError("Remotion Lambda answered the start without a render id",
                               retryable=True)
@@ -463,7 +480,7 @@ class LambdaBackend:
             ):
                 return RenderStatus(state="lost", retryable=True,
                                     error="Remotion Lambda has no record of this render")
-            raise self._status_error(exc) from exc
+            raise _one_line(self._status_error(exc)) from exc
         if progress is None:
             raise RenderError("Remotion Lambda returned no progress", retryable=True)
         return self.status_from_progress(vars(progress))
@@ -595,10 +612,15 @@ class LambdaBackend:
         return f"AWS Lambda {op} failed: {code or 'error'}" + (f" (HTTP {status})" if status else "")
 
     def _version_message(self, message: str) -> str:
-        return (f"the deployed Remotion Lambda function is not version {VERSION} (renderbot's "
-                "pinned Remotion); deploy the matching function with `npm run deploy:lambda "
-                f"--prefix remotion` and update RENDERBOT_REMOTION_FUNCTION_NAME. "
-                f"{first_line(message, 200)}")
+        found = _FUNCTION_VERSION.search(message)
+        theirs = f" (it is {found.group(1)})" if found else ""
+        return (f"the deployed Remotion Lambda function is not version {VERSION}{theirs}, "
+                "renderbot's pinned Remotion: deploy the matching function with `npm run "
+                "deploy:lambda --prefix remotion` and update RENDERBOT_REMOTION_FUNCTION_NAME")
+
+
+def _one_line(error: RenderError) -> RenderError:
+    return RenderError(one_line(str(error)), retryable=error.retryable)
 
 
 def _code(exc: botocore.exceptions.ClientError) -> str:

@@ -210,7 +210,7 @@ def test_settings_the_backend_cannot_work_without(tmp_path, database_url, lambda
         ({"name": "Error", "message": "boom __crash__", "stack": "Error: boom\n at X",
           "type": "renderer"}, "failed", False, "the composition failed: boom __crash__"),
         ({"name": "Error", "message": "x", "stack": "TooManyRequestsException: Rate Exceeded",
-          "type": "renderer"}, "failed", False, "throttled"),
+          "type": "renderer"}, "failed", True, "throttled"),
         ({"name": "Error", "message": "AccessDenied: Access Denied", "type": "stitcher"},
          "failed", False, "the render failed on Remotion Lambda: AccessDenied"),
         ({"name": "Error", "message": "Could not select composition: bad props"},

@@ -15,7 +15,9 @@ Serves the Lambda REST routes the Python SDK and Remotion's bundled JS SDK use:
 Every invocation runs in its own sandbox (:mod:`tests.lambda_real.sandbox`) and is killed
 at the function's timeout ("Task timed out after N.00 seconds", as Lambda says it).
 Faults AWS itself produces are injected here: ``throttle[payload type] = n`` answers the
-next ``n`` invocations of that routine with Lambda's 429 ``TooManyRequestsException``.
+next ``n`` invocations of that routine with Lambda's 429 ``TooManyRequestsException``;
+``delay[payload type] = s`` makes its invocations start ``s`` seconds late (a slow cold
+start; a streaming invocation has already answered its headers by then).
 """
 
 from __future__ import annotations
@@ -72,7 +74,10 @@ class Invocation:
 
 @dataclass
 class Faults:
-    throttle: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    """Faults of the platform, by routine (the payload's ``type``)."""
+
+    throttle: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # next n → 429
+    delay: dict[str, float] = field(default_factory=dict)  # a slow cold start, in seconds
 
 
 class LambdaEmulator:
@@ -132,6 +137,9 @@ class LambdaEmulator:
 
     def run(self, fn: Function, inv: Invocation, on_chunk=None) -> None:
         """Run ``inv`` to its end; ``on_chunk`` gets the response stream's bytes as they come."""
+        delay = self.faults.delay.get(inv.routine)
+        if delay:
+            time.sleep(delay)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         env = {
