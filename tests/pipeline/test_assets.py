@@ -12,7 +12,9 @@ import subprocess
 import wave
 from pathlib import Path
 
+import httpx
 import pytest
+from pydantic import SecretStr
 
 from core import assets, network, projects
 from core.backends.base import RenderError, RenderRequest
@@ -74,6 +76,30 @@ async def test_a_project_url_is_fetched_once_into_storage_and_replaced_by_our_li
     stored = rt.storage.local_path(key="acct/renders/job_assets1-assets/audioUrl.wav")
     assert stored.read_bytes() == tone()
     assert request.input_props["title"] == "x" and request.input_props["width"] == 320
+
+
+async def test_with_s3_storage_the_renderer_gets_a_presigned_link_to_our_copy(
+    settings, moto_s3, s3_bucket, listeners, fake_dns
+):
+    # What a Lambda function (or a local renderer with S3/R2 storage) is handed.
+    rt = Runtime(settings.model_copy(update={
+        "storage_url": f"s3://{s3_bucket}", "s3_endpoint_url": moto_s3.endpoint_url,
+        "s3_region": moto_s3.region, "s3_access_key_id": moto_s3.access_key_id,
+        "s3_secret_access_key": SecretStr(moto_s3.secret_access_key),
+        "network": settings.network.model_copy(update={"allowed_networks": ["127.0.0.2/32"]}),
+    }))
+    source = listeners("127.0.0.2")
+    source.routes["/a.mp3"] = (200, {"Content-Type": "audio/mpeg"}, b"ID3-not-really-mp3")
+    fake_dns.answers = {"cdn.example": ["127.0.0.2"]}
+    request = await assets.localise(rt, _request(f"http://cdn.example:{source.port}/a.mp3"))
+    link = request.input_props["audioUrl"]
+    assert link.startswith(moto_s3.endpoint_url) and "X-Amz-Signature=" in link
+    assert "X-Amz-Expires=21600" in link  # network.asset_link_seconds
+    async with httpx.AsyncClient(trust_env=False) as http:  # no credentials needed
+        got = await http.get(link)
+    assert got.status_code == 200 and got.content == b"ID3-not-really-mp3"
+    assert got.headers["content-type"] == "audio/mpeg"
+    assert len(source.hits) == 1
 
 
 async def test_without_url_props_the_request_is_unchanged(rt):
