@@ -221,6 +221,9 @@ class PinnedTransport(httpx.AsyncHTTPTransport):
     configure proxies (a proxy would make its own lookup)."""
 
     def __init__(self, pol: Policy, **kwargs) -> None:
+        # Pooled connections are keyed by IP: a kept-alive TLS connection made for one
+        # name must not carry a request for another name on the same address.
+        kwargs.setdefault("limits", httpx.Limits(max_keepalive_connections=0))
         super().__init__(**kwargs)
         self.policy = pol
 
