@@ -14,11 +14,32 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "please-change", "xxx"}
+
+
+def _url(env_name: str, schemes: tuple[str, ...] = ("http", "https"), *, optional: bool = True):
+    """A validator: an absolute URL with one of ``schemes`` and a host (if ``optional``,
+    unset/empty = None), else one line naming the setting (never echoing the value: it
+    may hold a password)."""
+
+    def check(value: str | None) -> str | None:
+        if optional and (value is None or value == ""):
+            return None
+        try:
+            parts = urlsplit(value)
+            ok = parts.scheme in schemes and bool(parts.hostname) and parts.port != 0
+        except ValueError:
+            ok = False
+        if not ok or any(c.isspace() for c in value):
+            raise ValueError(f"{env_name}: must be a {' or '.join(schemes)} URL with a host")
+        return value
+
+    return check
 
 
 QUALITY_MULTIPLIERS = {"low": 0.75, "medium": 1.0, "high": 1.5}
@@ -103,6 +124,10 @@ class DiscordSettings(BaseModel):
 
     api_base: str | None = Field(None, description="REST base incl. /api/v10; unset = discord.py's")
     gateway_url: str | None = Field(None, description="gateway websocket URL; unset = discord.py's")
+    _check_api_base = field_validator("api_base")(_url("RENDERBOT_DISCORD__API_BASE"))
+    _check_gateway = field_validator("gateway_url")(
+        _url("RENDERBOT_DISCORD__GATEWAY_URL", ("ws", "wss"))
+    )
     guild_id: int | None = Field(
         None, description="sync the slash commands to this guild only (instant; for development)"
     )
@@ -129,6 +154,7 @@ class SlackSettings(BaseModel):
     api_base: str | None = Field(
         None, description="Web API base URL ending in /api/; unset = slack_sdk's (Slack's)"
     )
+    _check_api_base = field_validator("api_base")(_url("RENDERBOT_SLACK__API_BASE"))
     client_id: str | None = Field(None, description="OAuth client id (multi-workspace install)")
     client_secret: SecretStr | None = Field(None, description="OAuth client secret")
     update_interval: float = Field(
@@ -290,6 +316,7 @@ class RemotionSettings(BaseModel):
     webhook_url: str | None = Field(
         None, description="completion webhook; default <public_base_url>/webhooks/remotion"
     )
+    _check_webhook_url = field_validator("webhook_url")(_url("RENDERBOT_REMOTION__WEBHOOK_URL"))
     force_path_style: bool = Field(False, description="path-style URLs for Remotion's own bucket")
     delay_render_timeout_ms: int = Field(30000, ge=1000, description="timeoutInMilliseconds")
 
@@ -344,6 +371,12 @@ class Settings(BaseSettings):
     callbacks: CallbackSettings = CallbackSettings()
     network: NetworkSettings = NetworkSettings()
     remotion: RemotionSettings = RemotionSettings()
+
+    _check_public_base_url = field_validator("public_base_url")(
+        _url("RENDERBOT_PUBLIC_BASE_URL", optional=False)
+    )
+    _check_s3_endpoint_url = field_validator("s3_endpoint_url")(_url("RENDERBOT_S3_ENDPOINT_URL"))
+    _check_serve_url = field_validator("remotion_serve_url")(_url("RENDERBOT_REMOTION_SERVE_URL"))
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -202,3 +202,35 @@ def test_a_bad_cidr_is_refused_at_startup_naming_the_field(section):
     error = err.value.errors()[0]
     assert error["loc"] == (section, "allowed_networks")
     assert f"RENDERBOT_{section.upper()}__ALLOWED_NETWORKS: 'nope' is not a CIDR" in error["msg"]
+
+
+@pytest.mark.parametrize(
+    ("values", "env_name"),
+    [
+        ({"public_base_url": "renderbot.example.com"}, "RENDERBOT_PUBLIC_BASE_URL"),
+        ({"public_base_url": ""}, "RENDERBOT_PUBLIC_BASE_URL"),
+        ({"s3_endpoint_url": "minio:9000"}, "RENDERBOT_S3_ENDPOINT_URL"),
+        ({"s3_endpoint_url": "http://key:s3cret@minio :9000"}, "RENDERBOT_S3_ENDPOINT_URL"),
+        ({"remotion_serve_url": "s3://bucket/site"}, "RENDERBOT_REMOTION_SERVE_URL"),
+        ({"discord": {"api_base": "/api/v10"}}, "RENDERBOT_DISCORD__API_BASE"),
+        ({"discord": {"gateway_url": "https://gateway.example"}}, "RENDERBOT_DISCORD__GATEWAY_URL"),
+        ({"slack": {"api_base": "ftp://slack.example/api/"}}, "RENDERBOT_SLACK__API_BASE"),
+        ({"remotion": {"webhook_url": "http:///webhooks"}}, "RENDERBOT_REMOTION__WEBHOOK_URL"),
+    ],
+)
+def test_a_url_setting_that_is_not_a_url_is_one_line_naming_it(values, env_name):
+    with pytest.raises(ValidationError) as err:
+        Settings(_env_file=None, **values)
+    message = err.value.errors()[0]["msg"]
+    assert env_name in message and "\n" not in message
+    assert "s3cret" not in message  # the value is never echoed
+
+
+def test_url_settings_accept_urls_and_treat_empty_optional_ones_as_unset():
+    settings = Settings(
+        _env_file=None, public_base_url="https://renderbot.example.com", s3_endpoint_url="",
+        discord={"gateway_url": "wss://gateway.example/?v=10", "api_base": ""},
+        remotion_serve_url="https://bucket.s3.example/sites/renderbot/index.html",
+    )
+    assert settings.s3_endpoint_url is None and settings.discord.api_base is None
+    assert settings.discord.gateway_url == "wss://gateway.example/?v=10"
