@@ -125,14 +125,13 @@ class Topology:
 
 def compose_command(service: str) -> list[str]:
     """The service's command in docker-compose.yml (the image's entrypoint is renderbot)."""
-    return interpolate_tree(load_compose(), {"RENDERBOT_SECRET_KEY": "x", "POSTGRES_PASSWORD": "x",
-                                             "RENDERBOT_DASHBOARD__PASSWORD": "x"},
+    return interpolate_tree(load_compose(), {"RENDERBOT_SECRET_KEY": "x", "POSTGRES_PASSWORD": "x"},
                             set())["services"][service]["command"]
 
 
 def compose_healthcheck(service: str) -> list[str]:
-    config = interpolate_tree(load_compose(), {"RENDERBOT_SECRET_KEY": "x", "POSTGRES_PASSWORD": "x",
-                                               "RENDERBOT_DASHBOARD__PASSWORD": "x"}, set())
+    config = interpolate_tree(load_compose(), {"RENDERBOT_SECRET_KEY": "x", "POSTGRES_PASSWORD": "x"},
+                              set())
     test = config["services"][service]["healthcheck"]["test"]
     assert test[:2] == ["CMD", "python"]
     return [sys.executable, *test[2:]]
