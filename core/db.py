@@ -8,6 +8,7 @@ makes the credits ledger safe under concurrent submits on SQLite too.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -133,7 +134,15 @@ def after_commit(session: AsyncSession, callback) -> None:
         def _run(_sync_session):
             pending = session.info.pop("after_commit", [])
             for fn in pending:
-                fn()
+                # the change is committed: a failing hook (Redis down for an announce)
+                # is logged, never raised into the caller as if the change had failed
+                try:
+                    fn()
+                except Exception:  # noqa: BLE001
+                    logging.getLogger("renderbot.db").warning(
+                        "an after-commit hook failed (the change itself is committed)",
+                        exc_info=True,
+                    )
 
         @event.listens_for(sync, "after_rollback")
         def _drop(_sync_session):

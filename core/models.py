@@ -141,6 +141,7 @@ class RenderJob(Base):
     progress: Mapped[int] = mapped_column(Integer, default=0)
     result_url: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+    error_detail: Mapped[str | None] = mapped_column(Text)  # admins only (core/job_errors.py)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     backend: Mapped[str] = mapped_column(String(16))
     backend_ref: Mapped[str | None] = mapped_column(String(255))

@@ -6,6 +6,16 @@
     poll(job)   backend.status → progress (Next.poll) | upload + complete | retry | fail
     reconcile() queued jobs nobody took, processing jobs whose lease expired → Next steps
 
+Host-bound backends (the local render server: one per worker process): a poll step
+carries ``host``, and ``jobs/actors.py`` puts it on that worker's own poll queue, so a
+render's polls reach the worker whose server has it. Any worker takes any start. A
+processing job whose lease expired while another worker held it (that worker died or
+hangs) is taken over: the attempt counts as lost, and the next one starts on any worker.
+
+Bounded life: every time the reconciler has to pick a processing job up again (its
+lease expired: the worker died, or the step kept raising until its message was
+dead-lettered), it counts; past ``worker.max_reconciles`` the job fails with one refund.
+
 No database transaction is held while a backend or storage call runs (SQLite has one
 writer at a time; a render takes minutes). Every write re-claims the job, so a message
 for an attempt that has moved on, or a job that ended, does nothing.
@@ -26,9 +36,10 @@ from typing import Literal
 
 from sqlalchemy import or_, select
 
-from core import assets, downloads, lambda_costs, renders
+from core import assets, downloads, job_errors, lambda_costs, renders
 from core.backends.base import (
     CapacityLimited,
+    HostBound,
     RenderError,
     RenderRequest,
     RenderStatus,
@@ -46,6 +57,7 @@ from core.storage.base import StorageError, object_key
 
 log = logging.getLogger("renderbot.pipeline")
 MAX_POLL_ERRORS = 10
+LOST_HOST = "the worker rendering it stopped (its lease expired)"
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,7 @@ class Next:
     job_id: str = ""
     attempt: int = 0  # start: the attempt that is over; poll: the attempt to poll
     delay: float = 0.0
+    host: str | None = None  # poll: the worker whose render server has the render
 
     @classmethod
     def done(cls) -> Next:
@@ -66,6 +79,11 @@ def settings_of(job: RenderJob) -> RenderSettings:
         resolution=tuple(data["resolution"]), frame_rate=data["frame_rate"],
         duration=data["duration"], quality=data["quality"], effects=tuple(data["effects"]),
     )
+
+
+def _poll_step(rt: Runtime, job_id: str, attempt: int, delay: float) -> Next:
+    host = rt.backend.host if isinstance(rt.backend, HostBound) else None
+    return Next("poll", job_id, attempt, delay, host=host)
 
 
 def retry_delay(rt: Runtime, attempt: int) -> float:
@@ -126,7 +144,7 @@ async def start(rt: Runtime, job_id: str, after_attempt: int = 0) -> Next:
         return Next.done()
     log.info("job %s attempt %s started on %s", job_id, attempt, rt.backend.name,
              extra={"job_id": job_id, "account_id": job.account_id})
-    return Next("poll", job_id, attempt, w.poll_interval)
+    return _poll_step(rt, job_id, attempt, w.poll_interval)
 
 
 async def _admission(rt: Runtime, session, job_id: str, after_attempt: int) -> Next | None:
@@ -185,7 +203,8 @@ async def poll(rt: Runtime, job_id: str, attempt: int) -> Next:
             return Next.done()
         ref, cancel_requested = job.backend_ref, job.cancel_requested
     if ref is None:
-        return await _attempt_failed(rt, job_id, attempt, "the render never started", True)
+        return await _attempt_failed(rt, job_id, attempt, "the render never started", True,
+                                     "lost")
     if cancel_requested:
         await _quietly(rt.backend.cancel(ref))
         return await _end(rt, job_id, attempt, "cancelled")
@@ -211,10 +230,12 @@ async def apply_status(rt: Runtime, job_id: str, attempt: int, status: RenderSta
         return await _end(rt, job_id, attempt, "cancelled")
     if status.state == "lost":
         return await _attempt_failed(
-            rt, job_id, attempt, "the renderer lost this render (it restarted)", True
+            rt, job_id, attempt, status.error or "the renderer lost this render (it restarted)",
+            True, "lost",
         )
     return await _attempt_failed(
-        rt, job_id, attempt, status.error or "the render failed", status.retryable
+        rt, job_id, attempt, status.error or "the render failed", status.retryable,
+        status.error_kind,
     )
 
 
@@ -231,11 +252,14 @@ async def _progress(rt: Runtime, job_id: str, attempt: int, status: RenderStatus
         job.backend_info = {**job.backend_info, "poll_errors": 0}
     if changed:
         await _notify(rt, job_id, "progress")
-    return Next("poll", job_id, attempt, w.poll_interval)
+    return _poll_step(rt, job_id, attempt, w.poll_interval)
 
 
 async def _deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus) -> Next:
-    """Put the output in storage (unless the backend wrote it there) and complete the job."""
+    """Put the output in storage (unless the backend wrote it there) and complete the job.
+
+    A cancel that arrives before the job is marked completed wins, even during the
+    upload: the job ends cancelled (refunded once) and the stored video is deleted."""
     w = rt.settings.worker
     async with rt.db.transaction() as session:
         job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
@@ -243,6 +267,9 @@ async def _deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus)
             return Next.done()
         key = status.output_key or job.output_key
         bucket = status.output_bucket or job.output_bucket
+        cancelled = job.cancel_requested
+    if cancelled:
+        return await _cancel_delivery(rt, job_id, attempt, status, key, bucket, stored=False)
     size = status.output_size
     try:
         if status.output_path is not None:
@@ -251,29 +278,48 @@ async def _deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus)
             status.output_path.unlink(missing_ok=True)
     except StorageError as exc:
         return await _poll_error(rt, job_id, attempt, f"storing the video failed: {exc}",
-                                 exc.retryable)
+                                 exc.retryable, "storage")
     # The counted app link (core/downloads.py): it outlives short storage signatures.
     url = downloads.result_url(rt.settings, job_id)
     async with rt.db.transaction() as session:
         job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
         if job is None or job.attempts != attempt:
             return Next.done()
-        await renders.complete(
-            session=session, job=job, output_key=key, output_bucket=bucket, output_size=size,
-            result_url=url, cost_reported=status.cost,
-        )
+        cancelled = job.cancel_requested
+        if not cancelled:
+            await renders.complete(
+                session=session, job=job, output_key=key, output_bucket=bucket,
+                output_size=size, result_url=url, cost_reported=status.cost,
+            )
+    if cancelled:  # asked for while the video was uploading
+        return await _cancel_delivery(rt, job_id, attempt, status, key, bucket, stored=True)
     log.info("job %s completed", job_id, extra={"job_id": job_id, "account_id": job.account_id})
     await _notify(rt, job_id, "completed")
     return Next.done()
 
 
+async def _cancel_delivery(
+    rt: Runtime, job_id: str, attempt: int, status: RenderStatus, key: str,
+    bucket: str | None, *, stored: bool,
+) -> Next:
+    """The job was cancelled while its video was being delivered: no video stays behind."""
+    if status.output_path is not None:
+        status.output_path.unlink(missing_ok=True)
+    if stored or status.output_key:
+        await _quietly(rt.storage.delete(key=key, bucket=bucket))
+    log.info("job %s cancelled during delivery; its video was deleted", job_id,
+             extra={"job_id": job_id})
+    return await _end(rt, job_id, attempt, "cancelled")
+
+
 async def _poll_error(
-    rt: Runtime, job_id: str, attempt: int, message: str, retryable: bool
+    rt: Runtime, job_id: str, attempt: int, message: str, retryable: bool,
+    kind: str | None = None,
 ) -> Next:
     """A poll or upload failed: poll again later, up to MAX_POLL_ERRORS times in a row."""
     w = rt.settings.worker
     if not retryable:
-        return await _attempt_failed(rt, job_id, attempt, message, False)
+        return await _attempt_failed(rt, job_id, attempt, message, False, kind)
     async with rt.db.transaction() as session:
         job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
         if job is None or job.attempts != attempt:
@@ -283,30 +329,41 @@ async def _poll_error(
     log.warning("job %s poll error %s/%s: %s", job_id, errors, MAX_POLL_ERRORS, message,
                 extra={"job_id": job_id, "account_id": job.account_id})
     if errors >= MAX_POLL_ERRORS:
-        return await _attempt_failed(rt, job_id, attempt, message, True)
-    return Next("poll", job_id, attempt, retry_delay(rt, errors))
+        return await _attempt_failed(rt, job_id, attempt, message, True, kind)
+    return _poll_step(rt, job_id, attempt, retry_delay(rt, errors))
 
 
 async def _attempt_failed(
-    rt: Runtime, job_id: str, attempt: int, message: str, retryable: bool
+    rt: Runtime, job_id: str, attempt: int, message: str, retryable: bool,
+    kind: str | None = None,
 ) -> Next:
+    """``message`` is the full detail (admins, log); the job's ``error`` is what
+    ``core.job_errors`` makes of ``kind`` (or, without a kind, the message cleaned)."""
     w = rt.settings.worker
+    if kind is not None:
+        text, detail = job_errors.user_error(kind, message)
+    else:
+        text, detail = job_errors.one_line(message), message
     async with rt.db.transaction() as session:
         job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
         if job is None or job.attempts != attempt:
             return Next.done()
+        job.error_detail = detail
         if retryable and job.attempts < w.max_attempts and not job.cancel_requested:
             delay = retry_delay(rt, job.attempts)
             await renders.note_error(
-                session=session, job=job, error=message, retryable=True, retry_in=delay
+                session=session, job=job, error=text, retryable=True, retry_in=delay
             )
             retry = True
         else:
             retry = False
             if job.cancel_requested:
                 await renders.mark_cancelled(session=session, job=job)
+            elif kind is not None:
+                error = job_errors.final_text(text, attempts=job.attempts if retryable else None)
+                await renders.fail(session=session, job=job, error=error)
             else:
-                error = message if not retryable else _attempts_message(job.attempts, message)
+                error = text if not retryable else _attempts_message(job.attempts, text)
                 await renders.fail(session=session, job=job, error=error)
     if retry:
         log.warning("job %s attempt %s failed, retrying in %.0f s: %s", job_id, attempt, delay,
@@ -334,13 +391,13 @@ async def _end(rt: Runtime, job_id: str, attempt: int, state: Literal["cancelled
     return Next.done()
 
 
-def _describe(exc: Exception) -> tuple[str, bool]:
+def _describe(exc: Exception) -> tuple[str, bool, str | None]:
     if isinstance(exc, RenderError):
-        return str(exc), exc.retryable
+        return str(exc), exc.retryable, exc.kind
     if isinstance(exc, StorageError):
-        return str(exc), exc.retryable
+        return str(exc), exc.retryable, "storage"
     log.warning("render backend error", exc_info=exc)
-    return f"the renderer could not be reached ({exc.__class__.__name__})", True
+    return f"the renderer could not be reached ({type(exc).__name__}: {exc})", True, "browser"
 
 
 async def _quietly(awaitable) -> None:
@@ -374,23 +431,61 @@ async def reconcile(rt: Runtime, *, limit: int = 500) -> list[Next]:
         found = rows.all()
     steps = []
     for job_id, status, attempts, ref in found:
-        if status == "processing" and ref:
-            steps.append(Next("poll", job_id, attempts))
-        else:
+        if status != "processing":
             steps.append(Next("start", job_id, attempts))
+            continue
+        step = await _pick_up(rt, job_id, attempts, ref)
+        if step.action != "none":
+            steps.append(step)
     if steps:
         log.info("reconciler re-enqueues %d job(s)", len(steps))
     return steps
 
 
+async def _pick_up(rt: Runtime, job_id: str, attempt: int, ref: str | None) -> Next:
+    """A processing job whose lease expired: count the pick-up (bounded life), then poll
+    it here, or — when another worker's render server had it — take it over."""
+    w = rt.settings.worker
+    async with rt.db.transaction() as session:
+        job = await session.get(RenderJob, job_id, with_for_update=True)
+        if job is None or job.status != "processing" or job.attempts != attempt:
+            return Next.done()
+        if job.lease_expires_at is not None and job.lease_expires_at >= utcnow():
+            return Next.done()  # polled (or picked up by another reconciler) meanwhile
+        picked = int(job.backend_info.get("reconciled", 0)) + 1
+        job.backend_info = {**job.backend_info, "reconciled": picked}
+        job.lease_expires_at = utcnow() + timedelta(seconds=w.lease_seconds)
+        account_id = job.account_id
+    log.warning("job %s attempt %s picked up by the reconciler (%s/%s)", job_id, attempt,
+                picked, w.max_reconciles, extra={"job_id": job_id, "account_id": account_id})
+    if picked > w.max_reconciles:
+        await finish_stale(rt, job_id, f"the reconciler picked it up {picked} times "
+                                       f"(max_reconciles={w.max_reconciles})")
+        return Next.done()
+    if ref is None:
+        return Next("start", job_id, attempt)
+    backend = rt.backend
+    if isinstance(backend, HostBound) and backend.owner(ref) not in (None, backend.host):
+        return await _attempt_failed(rt, job_id, attempt, LOST_HOST, True, "lost")
+    return _poll_step(rt, job_id, attempt, 0.0)
+
+
 async def finish_stale(rt: Runtime, job_id: str, message: str) -> None:
-    """Used when a job's messages are exhausted: fail it (and refund) if still open."""
+    """A job that keeps coming back (its steps keep failing): fail it, refund once (or
+    cancel it, when a cancel was asked for). ``message`` goes to admins and the log."""
+    text, detail = job_errors.user_error("stale", message)
     async with rt.db.transaction() as session:
         job = await session.get(RenderJob, job_id, with_for_update=True)
         if job is None or job.status in ("completed", "failed", "cancelled"):
             return
         try:
-            await renders.fail(session=session, job=job, error=message)
+            job.error_detail = detail
+            if job.cancel_requested:
+                await renders.mark_cancelled(session=session, job=job)
+            else:
+                await renders.fail(session=session, job=job, error=job_errors.final_text(text))
         except InvalidTransition:
             return
-    await _notify(rt, job_id, "failed")
+        change = job.status
+    log.warning("job %s %s: %s", job_id, change, message, extra={"job_id": job_id})
+    await _notify(rt, job_id, change)

@@ -8,7 +8,7 @@ from core import pipeline
 from core.errors import JobNotFound
 from jobs import runtime
 from jobs.broker import get_broker
-from jobs.enqueue import RENDER_QUEUE
+from jobs.enqueue import RENDER_QUEUE, host_queue, send
 
 get_broker()  # actors bind to the broker that exists when they are declared
 # Retries middleware: only for exceptions the pipeline didn't turn into a step (the
@@ -20,6 +20,10 @@ def schedule(step: pipeline.Next) -> None:
     delay_ms = int(step.delay * 1000) or None
     if step.action == "start":
         start_render.send_with_options(args=(step.job_id, step.attempt), delay=delay_ms)
+    elif step.action == "poll" and step.host:
+        # to the worker whose render server has the render (jobs/worker.py consumes it)
+        send(get_broker(), poll_render.actor_name, step.job_id, step.attempt, delay_ms=delay_ms,
+             queue_name=host_queue(step.host))
     elif step.action == "poll":
         poll_render.send_with_options(args=(step.job_id, step.attempt), delay=delay_ms)
 

@@ -19,6 +19,12 @@ from core.settings import Settings
 from jobs import broker as broker_module
 
 RENDER_QUEUE = "renders"
+
+
+def host_queue(host: str) -> str:
+    """The poll queue of one worker process: only it consumes it, because only its
+    render server has the renders it started (``core.backends.base.HostBound``)."""
+    return f"{RENDER_QUEUE}.host.{host}"
 log = logging.getLogger("renderbot.jobs")
 
 
@@ -35,9 +41,10 @@ def _producer(settings: Settings) -> dramatiq.Broker | None:
     return _redis_producer(settings.broker_url)
 
 
-def send(broker: dramatiq.Broker, actor_name: str, *args, delay_ms: int | None = None) -> None:
+def send(broker: dramatiq.Broker, actor_name: str, *args, delay_ms: int | None = None,
+         queue_name: str = RENDER_QUEUE) -> None:
     message = Message(
-        queue_name=RENDER_QUEUE, actor_name=actor_name, args=args, kwargs={}, options={}
+        queue_name=queue_name, actor_name=actor_name, args=args, kwargs={}, options={}
     )
     broker.enqueue(message, delay=delay_ms)
 
@@ -49,7 +56,17 @@ def announcer_for(settings: Settings) -> Callable[[str, str], None] | None:
     producer = _producer(settings)
     if producer is None:
         return None
-    return lambda job_id, change: send(producer, "announce_change", job_id, change)
+
+    def announce(job_id: str, change: str) -> None:
+        # Runs after a committed change (a cancel): with the broker down the change still
+        # stands; the chat message / callback just isn't updated. Never an error.
+        try:
+            send(producer, "announce_change", job_id, change)
+        except Exception:  # noqa: BLE001
+            log.warning("could not announce %s of job %s (broker unreachable)", change, job_id,
+                        extra={"job_id": job_id}, exc_info=True)
+
+    return announce
 
 
 def enqueuer_for(settings: Settings) -> Enqueue | None:

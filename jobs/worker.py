@@ -20,9 +20,11 @@ from dramatiq import Worker
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.brokers.stub import StubBroker
 
+from core.backends.base import HostBound
 from core.runtime import Runtime
 from jobs import runtime as job_runtime
 from jobs.broker import setup_broker
+from jobs.enqueue import host_queue
 
 log = logging.getLogger("renderbot.worker")
 WATCHDOG_INTERVAL = 1.0  # seconds between checks of Dramatiq's threads
@@ -50,6 +52,9 @@ class RenderWorker:
         from jobs import actors, callbacks
 
         callbacks.install(self.rt)  # webhook callers' callbacks: notifier + actor
+        if isinstance(self.rt.backend, HostBound):
+            # this process's poll queue: the polls of the renders its render server has
+            broker.declare_queue(host_queue(self.rt.backend.host))
         self._worker = Worker(broker, worker_threads=self.threads)
         self._worker.start()
         self._timer = threading.Thread(

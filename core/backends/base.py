@@ -45,6 +45,7 @@ class RenderStatus:
     error: str | None = None
     retryable: bool = False
     info: dict[str, Any] = field(default_factory=dict)
+    error_kind: str | None = None  # core.job_errors.Kind, when the backend knows it
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,14 @@ class Started:
 
 
 class RenderError(Exception):
-    """A backend failure; ``retryable`` tells the worker whether another attempt may work."""
+    """A backend failure; ``retryable`` tells the worker whether another attempt may work;
+    ``kind`` (a ``core.job_errors.Kind``) what the creator is told (None: the message,
+    cleaned by ``core.job_errors.one_line``). The message itself goes to admins only."""
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(self, message: str, *, retryable: bool, kind: str | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.kind = kind
 
 
 class RenderBackend(Protocol):
@@ -104,3 +108,15 @@ def input_props(project_state: dict[str, Any], settings: RenderSettings) -> dict
         "fps": settings.frame_rate,
         "durationInFrames": settings.frame_count,
     }
+
+
+@runtime_checkable
+class HostBound(Protocol):
+    """A backend whose renders live on one worker process (the local render server): a
+    render's polls must reach the worker that started it, and a render whose worker is
+    gone is lost. ``host`` names this process; ``owner(ref)`` the process that started
+    the render ``ref`` names (recorded in the reference itself)."""
+
+    host: str
+
+    def owner(self, ref: str) -> str | None: ...

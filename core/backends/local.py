@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.backends.base import RenderError, RenderRequest, RenderStatus
+from core.job_errors import kind_of_render_error
 from core.render.encoding import encoding_for
 from core.render.local_server import (
     LocalRenderServer,
@@ -25,11 +26,28 @@ from core.settings import Settings
 
 
 class LocalBackend:
+    """Host-bound (``core.backends.base.HostBound``): the reference of a render is
+    ``<host>/<render id>``, ``host`` being the name of this process's runtime dir, so the
+    pipeline routes its polls to this process and treats it as lost once this process is
+    gone (another worker then renders it again)."""
+
     name = "local"
 
-    def __init__(self, server: LocalRenderServer, output_dir: Path) -> None:
+    def __init__(self, server: LocalRenderServer, output_dir: Path, host: str | None = None) -> None:
         self.server = server
         self.output_dir = output_dir
+        self.host = host or server.socket_path.parent.name
+
+    def owner(self, ref: str) -> str | None:
+        host, sep, _ = ref.rpartition("/")
+        return host if sep else None
+
+    def _mine(self, ref: str) -> str | None:
+        """The render id of ``ref`` when this process's server holds it, else None."""
+        host, sep, render_id = ref.rpartition("/")
+        if sep and host != self.host:
+            return None
+        return render_id
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalBackend:
@@ -58,22 +76,27 @@ class LocalBackend:
                 audio_bitrate=encoding.audio_bitrate,
             )
         except RenderRequestRejected as exc:
-            raise RenderError(f"the render request was refused: {exc}", retryable=False) from exc
-        except RenderServerError as exc:
-            raise RenderError(str(exc), retryable=True) from exc
-        return request.render_id
+            raise RenderError(f"the render request was refused: {exc}", retryable=False,
+                              kind="unknown") from exc
+        except RenderServerError as exc:  # incl. its log tail (Chromium's stderr)
+            raise RenderError(str(exc), retryable=True, kind="browser") from exc
+        return f"{self.host}/{request.render_id}"
 
     async def status(self, ref: str) -> RenderStatus:
+        render_id = self._mine(ref)
+        if render_id is None:
+            return RenderStatus(state="lost")  # another worker's server had it
         try:
             await self.server.ensure_started()
-            found = await self.server.status(ref)
+            found = await self.server.status(render_id)
         except RenderServerError as exc:
-            raise RenderError(str(exc), retryable=True) from exc
+            raise RenderError(str(exc), retryable=True, kind="browser") from exc
         if found is None:
             return RenderStatus(state="lost")
         error = found.error_message
-        if error and not found.retryable:
-            error = f"the composition failed: {error}"
+        kind = kind_of_render_error(error, found.retryable) if found.state == "failed" else None
+        if error and found.error_stack:  # the detail (admins): message, then the stack
+            error = f"{error}\n{found.error_stack}"
         return RenderStatus(
             state=found.state,
             progress=found.progress,
@@ -83,10 +106,13 @@ class LocalBackend:
             error=error,
             retryable=found.retryable,
             info={"frames_rendered": found.frames_rendered, "total_frames": found.total_frames},
+            error_kind=kind,
         )
 
     async def cancel(self, ref: str) -> None:
-        await self.server.cancel(ref)
+        render_id = self._mine(ref)
+        if render_id is not None:
+            await self.server.cancel(render_id)
 
     async def close(self) -> None:
         await self.server.close()

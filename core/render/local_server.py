@@ -76,6 +76,7 @@ class LocalRenderStatus:
     retryable: bool
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    error_stack: str | None = None  # the failure's stack, for admins only
 
     @property
     def terminal(self) -> bool:
@@ -99,6 +100,7 @@ class LocalRenderStatus:
             retryable=bool(error.get("retryable")) if error else False,
             started_at=_parse_time(data.get("startedAt")),
             finished_at=_parse_time(data.get("finishedAt")),
+            error_stack=(error.get("stack") or None) if error else None,
         )
 
 

@@ -387,13 +387,15 @@ const RETRYABLE_PATTERNS = [
 	/SIGKILL|SIGSEGV|SIGBUS|SIGABRT/,
 ];
 
+// message: what the render failed with; stack: the full detail, for admins only (the
+// Python side shows creators a cleaned one-liner, core/job_errors.py)
 const classify = (err) => {
 	if (err instanceof RenderError) {
-		return {message: err.message, retryable: err.retryable};
+		return {message: err.message, retryable: err.retryable, stack: err.detail ?? null};
 	}
 	const message = (err && (err.message || String(err))) || 'unknown error';
 	const retryable = RETRYABLE_PATTERNS.some((re) => re.test(message));
-	return {message: firstLines(message), retryable};
+	return {message: firstLines(message), retryable, stack: err?.stack ? firstLines(err.stack, 8000) : null};
 };
 
 const firstLines = (text, max = 1500) => {
@@ -578,7 +580,9 @@ const runRender = async (record) => {
 		} catch (err) {
 			const c = classify(err);
 			// a composition that cannot be selected is permanent unless the browser itself failed
-			throw new RenderError(`Could not select composition "${req.composition}": ${c.message}`, c.retryable);
+			const selectError = new RenderError(`Could not select composition "${req.composition}": ${c.message}`, c.retryable);
+			selectError.detail = c.stack;
+			throw selectError;
 		}
 		record.totalFrames = composition.durationInFrames;
 		const selectedAt = Date.now();

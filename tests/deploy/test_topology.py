@@ -42,6 +42,7 @@ from core.db import Database
 from core.models import Account, CreditEntry, JobEvent, RenderJob
 from tests.deploy.compose import interpolate_tree, load_compose
 from tests.fixtures.databases import truncate_all
+from tests.fixtures.pipeline import own_render_server_dir
 from tests.fixtures.private_redis import PrivateRedis, free_port
 
 pytestmark = [pytest.mark.pg, pytest.mark.redis]
@@ -100,13 +101,20 @@ class Topology:
     redis: PrivateRedis
     secrets: list[str]
     api_port: int
+    bundles: Path
     processes: list[Process] = field(default_factory=list)
 
-    def start(self, name: str, *args: str) -> Process:
+    def start_worker(self, name: str, *args: str) -> Process:
+        """A worker with its own RENDERBOT_RENDER_SERVER_DIR, as compose gives each worker
+        container its own: its render server is its own."""
+        own = own_render_server_dir(self.tmp_path, name, self.bundles)
+        return self.start(name, *args, env={"RENDERBOT_RENDER_SERVER_DIR": str(own)})
+
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> Process:
         log = self.tmp_path / f"{name}.log"
         with open(log, "ab") as out:
-            popen = subprocess.Popen([RENDERBOT, *args], env=self.env, stdout=out,
-                                     stderr=subprocess.STDOUT, cwd=self.tmp_path)
+            popen = subprocess.Popen([RENDERBOT, *args], env={**self.env, **(env or {})},
+                                     stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp_path)
         process = Process(name, popen, log)
         self.processes.append(process)
         return process
@@ -144,7 +152,7 @@ def healthy(topology: Topology, service: str, api_port: int) -> bool:
 
 
 @pytest.fixture
-def topology(tmp_path, pg_url, moto_s3, s3_bucket, render_server_dir):
+def topology(tmp_path, pg_url, moto_s3, s3_bucket, production_bundles):
     db = Database(pg_url)
     asyncio.run(_truncate(pg_url))  # a clean database: the metrics count from zero
     private_redis = PrivateRedis(tmp_path)
@@ -164,7 +172,6 @@ def topology(tmp_path, pg_url, moto_s3, s3_bucket, render_server_dir):
         "RENDERBOT_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
         "RENDERBOT_API__LOG_FORMAT": "json",
         "RENDERBOT_VAR_DIR": str(tmp_path / "var"),
-        "RENDERBOT_RENDER_SERVER_DIR": str(render_server_dir),  # the session's warm server
         "RENDERBOT_WORKER__POLL_INTERVAL": "0.3",
         "RENDERBOT_WORKER__RETRY_BASE_DELAY": "0.3",
         "RENDERBOT_WORKER__RETRY_MAX_DELAY": "2",
@@ -173,7 +180,7 @@ def topology(tmp_path, pg_url, moto_s3, s3_bucket, render_server_dir):
         "RENDERBOT_WORKER__LEASE_SECONDS": "4",
     }
     topology = Topology(tmp_path, env, f"http://127.0.0.1:{api_port}", db, private_redis,
-                        [secret_key, s3_secret], api_port)
+                        [secret_key, s3_secret], api_port, production_bundles)
     try:
         yield topology
     finally:
@@ -250,6 +257,12 @@ async def _all_end(client, callers, job_ids, within, processes) -> dict[str, dic
     return seen
 
 
+def _finished(job: dict) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(job["finished_at"].replace("Z", "+00:00")).timestamp()
+
+
 def _is_mp4(data: bytes) -> bool:
     return len(data) > 1000 and data[4:8] == b"ftyp"
 
@@ -307,7 +320,7 @@ async def test_api_and_two_workers_on_postgres_redis_and_s3(topology: Topology, 
     api = t.start("api", *compose_command("api")[:1], "--host", "127.0.0.1",
                   "--port", str(t.api_port))
     assert compose_command("worker") == ["worker"]
-    workers = [t.start(f"worker-{n}", *compose_command("worker")) for n in range(2)]
+    workers = [t.start_worker(f"worker-{n}", *compose_command("worker")) for n in range(2)]
     procs = [api, *workers]
 
     async with httpx.AsyncClient(base_url=t.api_url, timeout=30, trust_env=False) as client:
@@ -348,6 +361,12 @@ async def test_api_and_two_workers_on_postgres_redis_and_s3(topology: Topology, 
             credits_ = (await client.get("/v1/credits", headers=caller.headers)).json()
             assert credits_["balance"] == GRANT - costs
         assert all(per_job[j] == ["debit"] for j in submitted)
+        async with t.db.transaction() as s:
+            attempts = dict((await s.execute(select(RenderJob.id, RenderJob.attempts)
+                                              .where(RenderJob.id.in_(submitted)))).all())
+        # each worker has its own render server: a poll that reached the other worker
+        # would have lost the render and cost an attempt
+        assert set(attempts.values()) == {1}, attempts
 
         bucket_keys = {obj["Key"] for obj in moto_s3.client().list_objects_v2(
             Bucket=s3_bucket).get("Contents", [])}
@@ -379,8 +398,13 @@ async def test_api_and_two_workers_on_postgres_redis_and_s3(topology: Topology, 
 
         await _wait_until(one_mid_render, 300, "a render in progress", procs)
         killed = victim[0]
+        jobs_now = await _statuses(client, callers)
+        orphans = [j for j in second if jobs_now[j]["status"] == "processing"
+                   and _starter_of(j, workers) is killed]
+        assert orphans
         killed.popen.send_signal(signal.SIGKILL)
         killed.popen.wait(timeout=10)
+        killed_at = time.time()
         survivor = next(w for w in workers if w is not killed)
         procs = [api, survivor]
 
@@ -398,6 +422,15 @@ async def test_api_and_two_workers_on_postgres_redis_and_s3(topology: Topology, 
                  for n in range(2)]
         everything = submitted + second + third
         done = await _all_end(client, callers, second + third, 600, procs)
+        # the killed worker's renders were started again on the survivor and completed,
+        # within the lease plus one render (generously: this machine is shared)
+        assert all(done[j]["status"] == "completed" for j in second), \
+            {j: done[j]["error"] for j in second}
+        lease = float(t.env["RENDERBOT_WORKER__LEASE_SECONDS"])
+        for job_id in orphans:
+            took = _finished(done[job_id]) - killed_at
+            print(f"job {job_id} of the killed worker completed {took:.1f} s after the kill")
+            assert took < lease + 180, took
         assert all(done[j]["status"] == "completed" for j in third), \
             {j: done[j]["error"] for j in third}
 

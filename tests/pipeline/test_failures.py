@@ -7,10 +7,16 @@ import asyncio
 from sqlalchemy import func, select
 
 from core import credits, renders
-from core.models import CreditEntry
+from core.models import CreditEntry, RenderJob
+from tests.core.test_job_errors import clean
 from tests.fixtures.faults import crash_props
 from tests.fixtures.pipeline import TINY, wait_for
 from tests.pipeline.test_local_pipeline import _submit
+
+
+async def _detail(db, job_id: str) -> str:
+    async with db.transaction() as s:
+        return await s.scalar(select(RenderJob.error_detail).where(RenderJob.id == job_id))
 
 
 async def _entries(db, job_id: str) -> list[str]:
@@ -32,6 +38,9 @@ async def test_composition_error_fails_the_job_with_its_message_and_one_refund(
 
     assert done.status == "failed"
     assert "composition failed" in done.error and "boom at frame 0" in done.error
+    clean(done.error)  # one line, no stack, no path, no host
+    detail = await _detail(db, job.id)
+    assert "boom at frame 0" in detail and len(detail) > len(done.error)
     assert done.attempts == 1  # permanent: not retried
     assert await _entries(db, job.id) == ["debit", "refund"]
     assert await factory.balance(account) == 5
@@ -111,7 +120,8 @@ async def test_attempts_are_bounded_then_the_job_fails_and_is_refunded(
         worker.stop()
     assert done.status == "failed"
     assert done.attempts == broken.worker.max_attempts
-    assert "gave up after 3 attempts" in done.error and "npm ci" in done.error
+    assert "could not start" in done.error and "tried 3 times" in done.error
+    assert "npm ci" in await _detail(db, job.id)  # the admins see what to do
     async with db.transaction() as s:
         refunds = await s.scalar(select(func.count()).select_from(CreditEntry).where(
             CreditEntry.job_id == job.id, CreditEntry.kind == "refund"))

@@ -20,14 +20,14 @@ from core.db import Database
 from core.settings import ApiSettings
 from jobs.enqueue import enqueuer_for
 from tests.fixtures.api import LiveServer, free_port
-from tests.fixtures.pipeline import TINY, make_settings, wait_for
+from tests.fixtures.pipeline import TINY, make_settings, own_render_server_dir, wait_for
 from tests.pipeline.test_local_pipeline import probe, video_stream
 
 RENDERBOT = shutil.which("renderbot", path=str(Path(sys.executable).parent)) or "renderbot"
 
 
 @pytest.fixture
-def prod(tmp_path, pg_url, redis_url, s3_bucket, moto_s3, render_server_dir):
+def prod(tmp_path, pg_url, redis_url, s3_bucket, moto_s3, render_server_dir, production_bundles):
     port = free_port()
     settings = make_settings(
         tmp_path, pg_url, render_server_dir, broker_url=redis_url,
@@ -47,7 +47,6 @@ def prod(tmp_path, pg_url, redis_url, s3_bucket, moto_s3, render_server_dir):
         "RENDERBOT_SECRET_KEY": "test-secret-0123456789",
         "RENDERBOT_PUBLIC_BASE_URL": settings.public_base_url,
         "RENDERBOT_VAR_DIR": str(tmp_path / "var"),
-        "RENDERBOT_RENDER_SERVER_DIR": str(render_server_dir),
         "RENDERBOT_WORKER__POLL_INTERVAL": "0.2",
         "RENDERBOT_WORKER__RETRY_BASE_DELAY": "0.2",
         "RENDERBOT_WORKER__RECONCILE_INTERVAL": "1",
@@ -57,8 +56,12 @@ def prod(tmp_path, pg_url, redis_url, s3_bucket, moto_s3, render_server_dir):
     workers: list[subprocess.Popen] = []
 
     def start_worker() -> subprocess.Popen:
-        log = open(tmp_path / f"worker-{len(workers)}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen([RENDERBOT, "worker", "--threads", "2"], env=env,
+        name = f"worker-{len(workers)}"
+        log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115
+        # its own render server dir, as compose gives each worker container
+        own = own_render_server_dir(tmp_path, name, production_bundles)
+        proc = subprocess.Popen([RENDERBOT, "worker", "--threads", "2"],
+                                env={**env, "RENDERBOT_RENDER_SERVER_DIR": str(own)},
                                 stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
         workers.append(proc)
         return proc

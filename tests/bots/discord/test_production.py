@@ -15,6 +15,7 @@ from tests.bots.discord.conftest import Harness, bot_settings
 from tests.bots.discord.test_bot_flow import discord_account
 from tests.bots.discord.test_bot_render import finished, job_id_of
 from tests.fixtures.databases import truncate_all
+from tests.fixtures.pipeline import own_render_server_dir
 from tests.pipeline.test_production_topology import RENDERBOT
 
 
@@ -27,13 +28,15 @@ async def clean_pg(pg_url):
 
 
 @pytest.fixture
-def worker_process(clean_pg, tmp_path, pg_url, redis_url, render_server_dir, fake_discord):
+def worker_process(clean_pg, tmp_path, pg_url, redis_url, production_bundles, fake_discord):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RENDERBOT_")} | {
         "RENDERBOT_DATABASE_URL": pg_url,
         "RENDERBOT_BROKER_URL": redis_url,
         "RENDERBOT_SECRET_KEY": "test-secret-0123456789",
         "RENDERBOT_VAR_DIR": str(tmp_path / "worker-var"),
-        "RENDERBOT_RENDER_SERVER_DIR": str(render_server_dir),
+        # its own render server dir, as compose gives each worker container
+        "RENDERBOT_RENDER_SERVER_DIR": str(
+            own_render_server_dir(tmp_path, "worker", production_bundles)),
         "RENDERBOT_WORKER__POLL_INTERVAL": "0.2",
         "RENDERBOT_DISCORD_TOKEN": fake_discord.token,
         "RENDERBOT_DISCORD__API_BASE": fake_discord.api_base,
