@@ -22,10 +22,10 @@ from core.backends.lambda_ import LambdaBackend
 from core.lambda_webhook import verify_signature
 from core.models import CreditEntry, LambdaAttemptCost, RenderJob
 from core.runtime import Runtime
-from tests.fixtures.faults import crash_props
+from tests.fixtures.faults import crash_props, flaky_props
 from tests.fixtures.lambda_real import TESTING_SITE, WEBHOOK_SECRET, make_real_settings
 from tests.fixtures.lambda_standin import lambda_stack
-from tests.fixtures.pipeline import wait_for
+from tests.fixtures.pipeline import FAST_WORKER, wait_for
 from tests.lambda_real.harness import OTHER_VERSION
 from tests.pipeline.test_local_pipeline import _submit, probe, video_stream
 
@@ -51,12 +51,12 @@ async def _row(db, job_id: str) -> RenderJob:
         return await s.get(RenderJob, job_id)
 
 
-async def _run(db, settings, factory, *, props=None, within=180):
+async def _run(db, settings, factory, *, props=None, within=180, seen=None):
     account = await factory.account(credits_=5)
     project = await factory.project(account, state={"props": props} if props else None)
     with lambda_stack(settings):
         job = await _submit(db, settings, account, project, CLIP)
-        done = await wait_for(db, job.id, within=within)
+        done = await wait_for(db, job.id, within=within, seen=seen)
     return account, job, done
 
 
@@ -70,11 +70,17 @@ async def test_done_the_mp4_is_in_r2_and_the_webhook_is_valid(
         tmp_path, database_url, harness=harness, r2=moto_s3, bucket=s3_bucket,
         remotion={**harness_remotion(), "webhook_url": receiver.url})
     began = time.monotonic()
-    account, job, done = await _run(db, settings, factory)
+    seen: list = []
+    account, job, done = await _run(db, settings, factory, seen=seen)
     seconds = time.monotonic() - began
 
     assert done.status == "completed", done.error
-    assert done.attempts == 1
+    assert done.attempts == 1 and done.progress == 100
+    progress = [j.progress for j in seen]
+    assert progress == sorted(progress), progress
+    async with db.transaction() as s:
+        events = await renders.events(session=s, job_id=job.id)
+    assert [e.state for e in events if e.kind == "state"] == ["queued", "processing", "completed"]
     key = f"renders/{job.id}.mp4"
     head = moto_s3.client().head_object(Bucket=s3_bucket, Key=key)
     path = tmp_path / "out.mp4"
@@ -86,6 +92,10 @@ async def test_done_the_mp4_is_in_r2_and_the_webhook_is_valid(
     render_id = row.backend_info["lambda_render_id"]
     routines = [i.routine for i in harness.emulator.invocations]
     assert {"start", "launch", "renderer", "status"} <= set(routines)
+    # Remotion wrote nothing of the video to its own bucket ("AWS S3"): R2 only
+    aws_keys = [o["Key"] for o in moto_s3_aws(harness).list_objects_v2(
+        Bucket=harness.bucket, Prefix=f"renders/{render_id}/").get("Contents", [])]
+    assert not [k for k in aws_keys if k.endswith(".mp4")], aws_keys
     # the webhook Remotion sent: signed with our secret, ASCII, about this attempt
     sent = await receiver.wait_for(lambda seen: bool(seen), within=30)
     hook = sent[0]
@@ -257,3 +267,39 @@ async def test_a_function_of_another_remotion_version_fails_clearly(
     assert "not version 4.0.527 (it is 4.0.0)" in done.error and "deploy:lambda" in done.error
     assert len(done.error) <= 300 and "\n" not in done.error
     assert await _entries(db, job.id) == ["debit", "refund"]
+
+
+async def test_a_start_throttled_twice_is_absorbed_by_botocore_within_one_attempt(
+    db, tmp_path, database_url, factory, real_lambda_env, moto_s3, s3_bucket
+):
+    harness = real_lambda_env
+    harness.emulator.faults.throttle["start"] = 2
+    settings = make_real_settings(tmp_path, database_url, harness=harness, r2=moto_s3,
+                                  bucket=s3_bucket,
+                                  remotion={**harness_remotion(), "invoke_max_attempts": 4})
+    account, job, done = await _run(db, settings, factory)
+
+    assert done.status == "completed", done.error
+    assert done.attempts == 1
+    assert [i.http_status for i in harness.emulator.of("start")] == [429, 429, 200]
+    assert await _entries(db, job.id) == ["debit"]
+
+
+async def test_a_crashed_browser_in_the_main_function_is_retried_then_given_up(
+    db, tmp_path, database_url, factory, real_lambda_env, moto_s3, s3_bucket
+):
+    """The test entry's "flaky:" title throws "Protocol error: Target closed" from
+    calculateMetadata, so the real function fails in ``launch`` (a ``stitcher`` error, not a
+    chunk Remotion would retry): a new attempt of ours each time, at most max_attempts."""
+    harness = real_lambda_env
+    settings = make_real_settings(tmp_path, database_url, harness=harness, r2=moto_s3,
+                                  bucket=s3_bucket, site=TESTING_SITE,
+                                  worker=FAST_WORKER.model_copy(update={"max_attempts": 2}))
+    account, job, done = await _run(db, settings, factory, props=flaky_props("test fault"))
+
+    assert done.status == "failed"
+    assert done.error.startswith("gave up after 2 attempts: "), done.error
+    assert "Target closed (test fault)" in done.error
+    assert done.attempts == 2 and len(harness.emulator.of("start")) == 2
+    assert await _entries(db, job.id) == ["debit", "refund"]
+    assert len(done.error) <= 300 and "\n" not in done.error
