@@ -126,12 +126,19 @@ def _in_process_worker():
 
 @render_app.command("status")
 def status(job_id: str, as_json: bool = JSON_OPTION) -> None:
+    """The job; with --json also ``error_detail``, the full detail of its error (the CLI
+    is an admin tool: creators only ever see ``error``)."""
+
     async def work(db, settings):
         async with db.transaction() as s:
-            return await renders.get(session=s, account_id=None, job_id=job_id)
+            job = await renders.get(session=s, account_id=None, job_id=job_id)
+            return job, await renders.error_detail(session=s, job_id=job_id)
 
-    job = run(work)
-    emit(job, as_json, describe(job))
+    job, detail = run(work)
+    if as_json:
+        emit({**job.model_dump(mode="json"), "error_detail": detail}, True, "")
+        return
+    emit(job, False, describe(job))
 
 
 @render_app.command("cancel")

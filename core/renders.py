@@ -153,6 +153,13 @@ async def list_(
     return [JobRead.model_validate(r) for r in rows]
 
 
+async def error_detail(*, session: AsyncSession, job_id: str) -> str | None:
+    """The full detail of a job's error (stderr, stack, paths): for admins only — the
+    dashboard's job detail and the admin CLI; never the HTTP API or chat."""
+    job = await _load(session, None, job_id)
+    return job.error_detail
+
+
 async def events(*, session: AsyncSession, job_id: str, limit: int = 500) -> list[JobEventRead]:
     rows = await session.scalars(
         select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id).limit(limit)

@@ -82,6 +82,9 @@ def job_detail(job_id: str) -> None:
                f"started {fmt.when(job.started_at)} · finished {fmt.when(job.finished_at)}")
     if job.error:
         st.error(job.error)
+    if detail.error_detail:  # stderr, stack, paths: what creators never see
+        with st.expander("Error detail (admins only)"):
+            st.code(detail.error_detail, language="text")
     if job.result_url:
         st.markdown(f"[Download link]({job.result_url}) (signed, time-limited)")
     if detail.cost_reported is not None:

@@ -120,6 +120,7 @@ class JobDetail(BaseModel):
     can_cancel: bool
     can_retry: bool
     can_refund: bool
+    error_detail: str | None = None  # the full detail of job.error (admins only)
 
 
 async def job_detail(*, session: AsyncSession, job_id: str) -> JobDetail:
@@ -147,6 +148,7 @@ async def job_detail(*, session: AsyncSession, job_id: str) -> JobDetail:
         can_cancel=row.status in ("queued", "processing") and not row.cancel_requested,
         can_retry=row.status == "failed",
         can_refund=row.status in ("failed", "cancelled") and not refunded,
+        error_detail=row.error_detail,
     )
 
 

@@ -8,6 +8,9 @@ backends that speak ``core.backends.base.RenderBackend``; storage and databases 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from core.storage.base import StorageError
 from tests.core.test_job_errors import ASSET, STDERR, STORAGE, TIMEOUT, clean
 from tests.fixtures.pipeline import TINY
 from tests.pipeline.test_local_pipeline import _submit
+from tests.pipeline.test_production_topology import RENDERBOT
 
 
 class Scripted:
@@ -274,3 +278,29 @@ async def test_a_storage_failure_reads_cleanly(db, pipeline_settings, factory, t
                              storage=DeletedBucket)
     assert "could not be stored" in done.error
     assert "renders-prod" in done.error_detail
+
+
+async def test_the_detail_reaches_admins_only(db, pipeline_settings, factory, tmp_path,
+                                              database_url):
+    from core import admin
+    from core.schemas import JobRead
+
+    done = await _fails_with(db, pipeline_settings, factory, tmp_path,
+                             Scripted(tmp_path, status=_failed(ASSET, False)))
+    async with db.transaction() as s:
+        detail = await admin.job_detail(session=s, job_id=done.id)  # the dashboard's
+        api_job = await renders.get(session=s, account_id=done.account_id, job_id=done.id)
+    assert "fetchWithCorsCatch" in detail.error_detail
+    assert "error_detail" not in JobRead.model_fields  # the API's and chat's Job
+    assert "127.0.0.1" not in api_job.model_dump_json()
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RENDERBOT_")} | {
+        "RENDERBOT_DATABASE_URL": database_url, "RENDERBOT_VAR_DIR": str(tmp_path / "var"),
+        "RENDERBOT_SECRET_KEY": "test-secret-0123456789",
+    }
+    out = await asyncio.to_thread(
+        subprocess.run, [RENDERBOT, "render", "status", done.id, "--json"], env=env,
+        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    shown = json.loads(out.stdout)
+    assert shown["error"] == done.error and "fetchWithCorsCatch" in shown["error_detail"]
