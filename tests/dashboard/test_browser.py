@@ -51,11 +51,12 @@ def seed(sqlite_url):
 
 
 @pytest.fixture
-def dashboard_process(sqlite_url, tmp_path, seed):
+def dashboard_process(request, sqlite_url, tmp_path, seed):
+    """``renderbot dashboard``; a test may add environment with an indirect parameter."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RENDERBOT_")}
     env.update(RENDERBOT_DATABASE_URL=sqlite_url, RENDERBOT_VAR_DIR=str(tmp_path / "var"),
-               RENDERBOT_DASHBOARD__REFRESH_SECONDS="0")
+               RENDERBOT_DASHBOARD__REFRESH_SECONDS="0", **getattr(request, "param", {}))
     log = (tmp_path / "dashboard.log").open("w")
     process = subprocess.Popen(
         [*_renderbot(), "dashboard", "--host", "127.0.0.1", "--port", str(port)],
@@ -205,6 +206,24 @@ def test_a_viewer_gets_no_action_buttons_and_a_token_in_the_url_does_nothing(
     page.get_by_label("Account id", exact=True).press("Enter")
     _body(page, "Latest ledger entries", "Read-only: your role is viewer")
     assert page.get_by_role("button", name="Grant credits…").count() == 0
+
+
+@pytest.mark.parametrize(
+    "dashboard_process",
+    [{"RENDERBOT_DASHBOARD__TRUSTED_USER_HEADER": "X-Forwarded-User"}], indirect=True,
+)
+def test_behind_a_proxy_the_trusted_header_names_the_admin(seed, dashboard_process, browser):
+    page = browser.new_page(extra_http_headers={"X-Forwarded-User": "vic"})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(dashboard_process)
+    _body(page, "signed in as vic (viewer)", "Read-only: your role is viewer")
+    assert page.get_by_role("button", name="Sign in").count() == 0
+    assert page.get_by_role("button", name="Sign out").count() == 0
+    stranger = browser.new_page(extra_http_headers={"X-Forwarded-User": "mallory"})
+    stranger.set_default_timeout(TIMEOUT_MS)
+    stranger.goto(dashboard_process)
+    _body(stranger, "'mallory' is not an enabled admin")
+    assert "Queued now" not in stranger.inner_text("body")
 
 
 async def _entries(url: str, account: str):
