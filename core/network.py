@@ -47,7 +47,12 @@ TRANSLATED = tuple(
 METADATA = tuple(ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254"))
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
 
-REFUSED = "resolves to a loopback, private, link-local or metadata address, which is not allowed"
+# One answer for "refused" and "does not resolve": telling them apart would let anyone
+# map which internal names exist.
+REFUSED = (
+    "must name a host that resolves to public addresses only (loopback, private, "
+    "link-local and metadata addresses are not allowed)"
+)
 
 
 def parse_networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
@@ -177,9 +182,9 @@ async def addresses_for(host: str, port: int, pol: Policy, *, field: str) -> lis
         try:
             found = await resolve(host, port)
         except (OSError, UnicodeError, TimeoutError, ValueError):
-            raise InvalidInput(field, "host does not resolve") from None
+            raise InvalidInput(field, REFUSED) from None
     if not found:
-        raise InvalidInput(field, "host does not resolve")
+        raise InvalidInput(field, REFUSED)
     if not all(pol.allows(a) for a in found):
         raise InvalidInput(field, REFUSED)
     return found

@@ -234,3 +234,13 @@ def test_url_settings_accept_urls_and_treat_empty_optional_ones_as_unset():
     )
     assert settings.s3_endpoint_url is None and settings.discord.api_base is None
     assert settings.discord.gateway_url == "wss://gateway.example/?v=10"
+
+
+async def test_a_refused_host_and_one_that_does_not_resolve_get_the_same_answer(fake_dns):
+    fake_dns.answers = {"db.internal": ["10.0.0.7"]}
+    answers = set()
+    for url in ("http://db.internal/", "http://nothing.internal/"):
+        with pytest.raises(InvalidInput) as err:
+            await network.check_url(url, DEFAULT, field="callback_url")
+        answers.add(str(err.value))
+    assert len(answers) == 1  # no oracle for which internal names exist
