@@ -20,6 +20,13 @@ changes coalesced, 429s.
 Platform-neutral pieces (the job simulation and the lag accounting) are shared; each chat
 platform adds a ``run_<platform>`` and an entry in ``PLATFORMS``.
 
+``--workers N`` (N ≥ 2): the changes go to N worker processes (``benchmarks/chat_workers.py``),
+each change to one picked at random, as polls land on any worker; each builds its
+notifier from settings as ``renderbot worker`` does, with the broker on Redis (``--redis
+URL``, else a private ``redis-server`` on a free port), so the senders share versions and
+budgets there. Also reported: calls any client sent inside a 429's retry window
+(``inside_retry_after``): with ``rate_limited_429s`` these are the rate-limit violations.
+
     .venv/bin/python benchmarks/chat_progress.py slack [--jobs 100] [--channels 100]
         [--update-interval 2] [--per-team-per-minute 45] [--tier-limit 50] [--json]
 
@@ -38,6 +45,7 @@ import json
 import random
 import re
 import sys
+import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -169,27 +177,78 @@ class ThreadedFake:
         self.thread.join(5)
 
 
-async def run_discord(args) -> dict:
-    from bots.discord.notifier import DiscordNotifier
-    from bots.discord.sender import StatusSender
+class Pool:
+    """The changes' way to the senders: in this process (one notifier), or ``--workers``
+    processes sharing Redis."""
 
+    def __init__(self, args, platform: str, env: dict[str, str], shown: str, on_report) -> None:
+        self.redis = None
+        self.workers = None
+        if args.workers > 1:
+            from chat_workers import WorkerPool
+
+            url = args.redis
+            if url is None:
+                from tests.fixtures.private_redis import PrivateRedis
+
+                self.redis = PrivateRedis(Path(tempfile.mkdtemp(prefix="chat-bench-")))
+                self.redis.start()
+                url = self.redis.url
+            env = {"RENDERBOT_BROKER_URL": url,
+                   "RENDERBOT_SECRET_KEY": "benchmark-secret-0123456789", **env}
+            self.workers = WorkerPool(platform, args.workers, env, shown=shown,
+                                      on_report=on_report, seed=args.seed).start()
+
+    async def finish(self, sender=None) -> dict:
+        """Drain and stop; the senders' summed stats."""
+        if self.workers is None:
+            drained = await sender.flush(900)
+            await asyncio.sleep(0.5)  # the completion pings
+            await sender.close()
+            stats = [vars(sender.stats) | {"drained": drained}]
+        else:
+            stats = await self.workers.finish()
+            if self.redis is not None:
+                self.redis.kill()
+        total = {k: sum(s[k] for s in stats) for k in
+                 ("sent", "rate_limited", "coalesced", "dropped", "dropped_final", "superseded",
+                  "waited") if all(k in st for st in stats)}
+        total["drained"] = len(stats) == max(1, len(self.workers.procs) if self.workers else 1) \
+            and all(s["drained"] for s in stats)
+        return total
+
+
+async def run_discord(args) -> dict:
     server = ThreadedFake()
     fake = server.fake
     recorder = Recorder()
-    sender = StatusSender(token=fake.token, api_base=fake.api_base,
-                          edit_interval=args.edit_interval, global_rate=args.global_rate)
-    notifier = DiscordNotifier(sender)
     job_of_message: dict[str, str] = {}
 
-    def on_sent(key, payload, at):
-        if key[0] == "edit" and key[2] in job_of_message:
-            recorder.delivered(job_of_message[key[2]], shown_state(payload["content"]), at)
+    def on_report(kind, key, state, at):
+        if kind == "shown" and key in job_of_message:
+            recorder.delivered(job_of_message[key], tuple(state), at)
 
-    sender.on_sent = on_sent
+    pool = Pool(args, "discord", {
+        "RENDERBOT_DISCORD_TOKEN": fake.token, "RENDERBOT_DISCORD__API_BASE": fake.api_base,
+        "RENDERBOT_DISCORD__EDIT_INTERVAL": str(args.edit_interval),
+        "RENDERBOT_DISCORD__GLOBAL_RATE": str(args.global_rate)}, "shown_state", on_report)
+    sender = None
+    if pool.workers is None:
+        from bots.discord.notifier import DiscordNotifier
+        from bots.discord.sender import StatusSender
+
+        sender = StatusSender(token=fake.token, api_base=fake.api_base,
+                              edit_interval=args.edit_interval, global_rate=args.global_rate)
+        notifier = DiscordNotifier(sender)
+        sender.on_sent = lambda key, payload, at: key[0] == "edit" and on_report(
+            "shown", key[2], shown_state(payload["content"]), at)
 
     async def notify(job: JobRead, change: str) -> None:
         recorder.tell(job)
-        await notifier.job_changed(job, change)
+        if pool.workers is not None:
+            await pool.workers.notify(job, change)
+        else:
+            await notifier.job_changed(job, change)
 
     rng = random.Random(args.seed)
     origins = []
@@ -204,25 +263,26 @@ async def run_discord(args) -> dict:
     await asyncio.gather(*(simulate(i, origins[i], notify, rng, args)
                            for i in range(args.jobs)))
     rendered = time.monotonic() - started
-    drained = await sender.flush(600)
+    stats = await pool.finish(sender)
     drain_time = time.monotonic() - started - rendered
-    await asyncio.sleep(0.5)  # the completion pings
-    await sender.close()
     every, final, missing = recorder.lags()
     edits = len(server.call(fake.calls_to, "PATCH", r"/channels/\d+/messages/\d+"))
     result = {
         "platform": "discord", "jobs": args.jobs, "channels": args.channels,
+        "workers": args.workers,
         "edit_interval_s": args.edit_interval, "global_rate": args.global_rate,
         "changes": len(every) + missing, "edits_sent": edits,
-        "coalesced": sender.stats.coalesced,
+        "coalesced": stats["coalesced"], "superseded": stats.get("superseded"),
+        "waited": stats.get("waited"),
         "lag_p50_s": round(percentile(every, 50), 2), "lag_p95_s": round(percentile(every, 95), 2),
         "lag_max_s": round(max(every), 2) if every else None,
         "final_lag_p95_s": round(percentile(final, 95), 2),
         "final_lag_max_s": round(max(final), 2) if final else None,
         "finals_delivered": f"{len(final)}/{args.jobs}", "never_shown": missing,
         "rate_limited_429s": fake.limit_429s, "injected_429s": fake.injected_429s,
-        "sender_429s": sender.stats.rate_limited, "dropped": sender.stats.dropped,
-        "wall_s": round(rendered + drain_time, 1), "drained": drained,
+        "inside_retry_after": len(getattr(fake, "inside_retry_after", [])),
+        "sender_429s": stats["rate_limited"], "dropped": stats["dropped"],
+        "wall_s": round(rendered + drain_time, 1), "drained": stats["drained"],
     }
     server.stop()
     return result
@@ -256,38 +316,56 @@ async def run_slack(args) -> dict:
     """All jobs in ONE workspace: Slack's chat.update limit (Tier 3, ~50 a minute) is per
     workspace, so the fake enforces ``--tier-limit`` calls a minute per workspace and
     answers over it with 429 + Retry-After; the sender budgets ``--per-team-per-minute``."""
-    from bots.slack.notifier import SlackNotifier
-    from bots.slack.sender import SlackSender
-    from tests.fixtures.fake_slack import BOT_TOKEN, TEAM, FakeSlack
+    from tests.fixtures.fake_slack import BOT_TOKEN, SIGNING_SECRET, TEAM, FakeSlack
 
     fake = FakeSlack().start()
     fake.limit("chat.update", args.tier_limit)
     recorder = Recorder()
-
-    async def token_for(team_id: str) -> str:
-        return BOT_TOKEN
-
-    sender = SlackSender(token_for=token_for, api_base=fake.api_base,
-                         update_interval=args.update_interval,
-                         per_team_updates_per_minute=args.per_team_per_minute)
-    notifier = SlackNotifier(sender)
     job_of_message: dict[str, str] = {}
     pinged: dict[str, float] = {}
     finished_at: dict[str, float] = {}
 
-    def on_sent(key, body, at):
-        if key[0] == "update" and key[3] in job_of_message:
-            recorder.delivered(job_of_message[key[3]], slack_shown_state(body["text"]), at)
-        elif key[0] == "post":
-            pinged[key[3].removeprefix("ping:")] = at
+    def on_report(kind, key, state, at):
+        if kind == "shown" and key in job_of_message:
+            recorder.delivered(job_of_message[key], tuple(state), at)
+        elif kind == "posted":
+            pinged[key.removeprefix("ping:")] = at
 
-    sender.on_sent = on_sent
+    pool = Pool(args, "slack", {
+        "RENDERBOT_SLACK_BOT_TOKEN": BOT_TOKEN, "RENDERBOT_SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "RENDERBOT_SLACK__API_BASE": fake.api_base,
+        "RENDERBOT_SLACK__UPDATE_INTERVAL": str(args.update_interval),
+        "RENDERBOT_SLACK__PER_TEAM_UPDATES_PER_MINUTE": str(args.per_team_per_minute)},
+        "slack_shown_state", on_report)
+    sender = None
+    if pool.workers is None:
+        from bots.slack.notifier import SlackNotifier
+        from bots.slack.sender import SlackSender
+
+        async def token_for(team_id: str) -> str:
+            return BOT_TOKEN
+
+        sender = SlackSender(token_for=token_for, api_base=fake.api_base,
+                             update_interval=args.update_interval,
+                             per_team_updates_per_minute=args.per_team_per_minute)
+        notifier = SlackNotifier(sender)
+
+        def on_sent(key, body, at):
+            if key[0] == "update":
+                on_report("shown", key[3], slack_shown_state(body["text"]), at)
+            else:
+                on_report("posted", key[3], None, at)
+
+        sender.on_sent = on_sent
 
     async def notify(job: JobRead, change: str) -> None:
         recorder.tell(job)
         if change == "completed":
             finished_at[job.id] = time.monotonic()
-        await notifier.job_changed(job, change)
+        if pool.workers is not None:
+            await pool.workers.notify(job, change)
+        else:
+            await notifier.job_changed(job, change)
 
     rng = random.Random(args.seed)
     origins = []
@@ -301,18 +379,19 @@ async def run_slack(args) -> dict:
     await asyncio.gather(*(simulate(i, origins[i], notify, rng, args)
                            for i in range(args.jobs)))
     rendered = time.monotonic() - started
-    drained = await sender.flush(900)
+    stats = await pool.finish(sender)
     drain_time = time.monotonic() - started - rendered
-    await sender.close()
     every, final, missing = recorder.lags()
     ping_lags = [pinged[j] - t for j, t in finished_at.items() if j in pinged]
     updates = [c.at for c in fake.calls_to("chat.update", status=None)]
     result = {
         "platform": "slack", "jobs": args.jobs, "workspaces": 1, "channels": args.channels,
+        "workers": args.workers,
         "update_interval_s": args.update_interval,
         "budget_per_minute": args.per_team_per_minute, "tier_limit_per_minute": args.tier_limit,
         "changes": len(every) + missing, "updates_sent": len(updates),
-        "coalesced": sender.stats.coalesced,
+        "coalesced": stats["coalesced"], "superseded": stats.get("superseded"),
+        "waited": stats.get("waited"),
         "calls_busiest_minute": busiest_minute(updates),
         "lag_p50_s": round(percentile(every, 50), 2), "lag_p95_s": round(percentile(every, 95), 2),
         "lag_max_s": round(max(every), 2) if every else None,
@@ -322,9 +401,10 @@ async def run_slack(args) -> dict:
         "ping_lag_p95_s": round(percentile(ping_lags, 95), 2),
         "finals_delivered": f"{len(final)}/{args.jobs}", "pings": f"{len(ping_lags)}/{args.jobs}",
         "never_shown": missing, "rate_limited_429s": fake.over_limit,
-        "sender_429s": sender.stats.rate_limited, "dropped": sender.stats.dropped,
-        "dropped_finals": sender.stats.dropped_final,
-        "wall_s": round(rendered + drain_time, 1), "drained": drained,
+        "inside_retry_after": len(getattr(fake, "inside_retry_after", [])),
+        "sender_429s": stats["rate_limited"], "dropped": stats["dropped"],
+        "dropped_finals": stats["dropped_final"],
+        "wall_s": round(rendered + drain_time, 1), "drained": stats["drained"],
     }
     fake.stop()
     return result
@@ -349,6 +429,10 @@ def main() -> None:
                         help="slack: chat.update budget per workspace")
     parser.add_argument("--tier-limit", type=int, default=50,
                         help="slack: chat.update calls a minute the fake allows per workspace")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes sharing Redis (1: the notifier in this process)")
+    parser.add_argument("--redis", default=None,
+                        help="with --workers: Redis URL (default: a private redis-server)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -359,7 +443,8 @@ def main() -> None:
         width = max(len(k) for k in result)
         for key, value in result.items():
             print(f"{key:<{width}}  {value}")
-    ok = result["rate_limited_429s"] == 0 and result["never_shown"] == 0
+    ok = result["rate_limited_429s"] == 0 and result["never_shown"] == 0 \
+        and result["inside_retry_after"] == 0
     sys.exit(0 if ok else 1)
 
 

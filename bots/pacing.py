@@ -73,6 +73,8 @@ class Stats:
     dropped: int = 0
     dropped_final: int = 0
     coalesced: int = 0
+    superseded: int = 0  # another process delivered (or holds) an equal or newer state
+    waited: int = 0  # another process's edit, its call in flight or a shared budget said wait
 
 
 @dataclass
@@ -88,6 +90,7 @@ class Slot:
     sent_version: int = 0
     last_sent: float = -math.inf
     not_before: float = 0.0
+    paced_until: float = 0.0  # another process edited the message: progress waits till then
     waiting_since: float = 0.0
     failures: int = 0
     in_flight: bool = False
@@ -226,6 +229,7 @@ class PacedSender:
         self._slots: dict[tuple, Slot] = {}
         self._finished: dict[tuple, float] = {}
         self._in_flight = 0
+        self._paused_until = 0.0  # a shared limit of the whole token says: nobody before
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -288,8 +292,14 @@ class PacedSender:
         """The send that :meth:`_admit` let go is over (called or not)."""
 
     async def _shared_admit(self, slot: Slot) -> float:
-        """The shared budgets' leave to call now (0.0), or seconds to wait."""
+        """The shared budgets' leave to call now (0.0), or seconds to wait (a limit of the
+        whole token also calls :meth:`_pause`)."""
         return 0.0
+
+    def _pause(self, seconds: float) -> None:
+        """No call of this sender before ``seconds`` from now (the order is kept: the slot
+        that waited longest goes first after the pause)."""
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
     def _lease_seconds(self) -> float:
         """How long a message's lease is held at most: the call with its library retries."""
@@ -374,6 +384,8 @@ class PacedSender:
 
     def _dispatch(self, now: float) -> float | None:
         """Start every call that may go now; return when to look again (None: on wake)."""
+        if now < self._paused_until:
+            return self._paused_until
         wake_at: float | None = None
 
         def later(at: float) -> None:
@@ -384,7 +396,8 @@ class PacedSender:
         for slot in self._slots.values():
             if not slot.pending or slot.in_flight:
                 continue
-            due = max(slot.not_before, slot.last_sent + (0.0 if slot.terminal else self.interval))
+            due = slot.not_before if slot.terminal else \
+                max(slot.not_before, slot.paced_until, slot.last_sent + self.interval)
             if due > now:
                 later(due)
                 continue
@@ -426,8 +439,13 @@ class PacedSender:
         if outcome.kind == "ok":
             self._sent(slot, version, payload, now)
         elif outcome.kind == "stale":
+            self.stats.superseded += 1
             self._superseded(slot, version)
+        elif outcome.kind == "wait" and outcome.detail == "interval":
+            self.stats.waited += 1
+            slot.paced_until = now + outcome.retry_after  # a final state needn't wait
         elif outcome.kind == "wait":
+            self.stats.waited += 1
             slot.not_before = now + outcome.retry_after
         elif outcome.kind == "limited":
             self.stats.rate_limited += 1
@@ -450,11 +468,14 @@ class PacedSender:
 
         key, mark_, hold = "|".join(map(str, slot.key)), mark(slot.rank), self._lease_seconds()
         owner = f"{self._owner}:{version}"
-        claim = await shared.claim(key, mark_, owner, hold)
+        claim, seconds = await shared.claim(key, mark_, owner, hold,
+                                            0.0 if slot.terminal else self.interval)
         if claim == "stale":
             return STALE
         if claim == "busy":
             return wait(_BUSY_WAIT)
+        if claim == "wait":  # another process edited the message within the interval
+            return Outcome("wait", "interval", seconds)
         delivered = False
         try:
             seconds = await self._shared_admit(slot)

@@ -5,9 +5,11 @@ same time. Through this store they behave as one paced sender per platform token
 
 * **Delivered versions and a per-message lease** (:meth:`SharedState.claim`): before an
   edit leaves, the sender takes the message's lease and checks that no equal or newer
-  version (the job's state rank) was delivered — by any process; after a success it
-  records its version. One edit of a message is in flight at a time, anywhere, and a
-  delivered version never goes backwards, so a final edit is the last write.
+  version (the job's state rank) was delivered — by any process —, that no newer one waits
+  in another process (that one goes instead: coalescing across processes), and that the
+  message's last edit (by any process) is ``interval`` seconds old; after a success it
+  records its version. One edit of a message is in flight at a time, anywhere, and a delivered
+  version never goes backwards, so a final edit is the last write.
 * **Budgets** (Redis only; one process needs none beyond its own pacing): a 429's
   ``retry_after`` blocks the bucket (or the token, for a global limit) for every process
   (:meth:`block`, :meth:`blocked_for`); Discord's per-route buckets as the responses
@@ -36,20 +38,32 @@ from core import throttle
 
 log = logging.getLogger("renderbot.chat.shared")
 
-Claim = Literal["go", "stale", "busy"]
+Claim = Literal["go", "stale", "busy", "wait"]
 VERSION_TTL = 7 * 24 * 3600  # seconds a delivered version is remembered
 
+# KEYS: delivered version, lease, last delivery (ms), newest version waiting anywhere;
+# ARGV: version, owner, lease ms, now ms, interval ms
+# -> {0 stale | 1 go | 2 busy | 3 wait, ms to wait}
 _CLAIM = """
 local d = redis.call('GET', KEYS[1])
-if d and d >= ARGV[1] then return 0 end
+if d and d >= ARGV[1] then return {0, 0} end
+local p = redis.call('GET', KEYS[4])
+if p and p > ARGV[1] then return {0, 0} end
+redis.call('SET', KEYS[4], ARGV[1], 'PX', 120000)
 local owner = redis.call('GET', KEYS[2])
-if owner and owner ~= ARGV[2] then return 2 end
+if owner and owner ~= ARGV[2] then return {2, 0} end
+local last = tonumber(redis.call('GET', KEYS[3]))
+if last and tonumber(ARGV[5]) > 0 then
+  local due = last + tonumber(ARGV[5])
+  if due > tonumber(ARGV[4]) then return {3, due - tonumber(ARGV[4])} end
+end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-return 1
+return {1, 0}
 """
 _DELIVERED = """
 local d = redis.call('GET', KEYS[1])
 if (not d) or d < ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) end
+redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[3])
 if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
 return 1
 """
@@ -132,19 +146,34 @@ class SharedState:
         self._lock = threading.Lock()
         self._versions: dict[str, str] = {}
         self._leases: dict[str, tuple[str, float]] = {}
+        self._last: dict[str, float] = {}
+        self._pending: dict[str, tuple[str, float]] = {}
 
-    async def claim(self, key: str, version: str, owner: str, hold: float) -> Claim:
+    async def claim(self, key: str, version: str, owner: str, hold: float,
+                    interval: float = 0.0) -> tuple[Claim, float]:
+        """``go`` (the lease is ours), ``stale`` (an equal or newer version was delivered),
+        ``busy`` (another sender's call is in flight) or ``wait`` (seconds until the
+        message's last edit is ``interval`` old)."""
         with self._lock:
+            now = time.monotonic()
             if self._versions.get(key, "") >= version:
-                return "stale"
+                return "stale", 0.0
+            newer = self._pending.get(key)
+            if newer and newer[0] > version and newer[1] > now:
+                return "stale", 0.0  # a newer state waits in another sender: it goes instead
+            self._pending[key] = (version, now + 120)
             held = self._leases.get(key)
-            if held and held[0] != owner and held[1] > time.monotonic():
-                return "busy"
-            self._leases[key] = (owner, time.monotonic() + hold)
-            return "go"
+            if held and held[0] != owner and held[1] > now:
+                return "busy", 0.0
+            due = self._last.get(key, -interval) + interval
+            if interval > 0 and due > now:
+                return "wait", due - now
+            self._leases[key] = (owner, now + hold)
+            return "go", 0.0
 
     async def delivered(self, key: str, version: str, owner: str) -> None:
         with self._lock:
+            self._last[key] = time.monotonic()
             if self._versions.get(key, "") < version:
                 self._versions[key] = version
             if self._leases.get(key, ("",))[0] == owner:
@@ -152,6 +181,8 @@ class SharedState:
             if len(self._versions) > 50_000:  # keep the newest half
                 for old in list(self._versions)[:25_000]:
                     del self._versions[old]
+                    self._last.pop(old, None)
+                    self._pending.pop(old, None)
 
     async def release(self, key: str, owner: str) -> None:
         with self._lock:
@@ -229,20 +260,26 @@ class RedisSharedState(SharedState):
             return default
 
     def _keys(self, key: str) -> list[str]:
-        return [f"{self.prefix}v:{key}", f"{self.prefix}lease:{key}"]
+        return [f"{self.prefix}v:{key}", f"{self.prefix}lease:{key}", f"{self.prefix}t:{key}",
+                f"{self.prefix}p:{key}"]
 
-    async def claim(self, key: str, version: str, owner: str, hold: float) -> Claim:
-        got = await self._run("claim", self._keys(key), [version, owner, int(hold * 1000)], 1)
-        return {0: "stale", 1: "go"}.get(int(got), "busy")
+    async def claim(self, key: str, version: str, owner: str, hold: float,
+                    interval: float = 0.0) -> tuple[Claim, float]:
+        code, wait_ms = await self._run("claim", self._keys(key), [
+            version, owner, int(hold * 1000), int(time.time() * 1000), int(interval * 1000)],
+            [1, 0])
+        claim: Claim = {0: "stale", 1: "go", 2: "busy"}.get(int(code), "wait")
+        return claim, int(wait_ms) / 1000
 
     async def delivered(self, key: str, version: str, owner: str) -> None:
-        await self._run("delivered", self._keys(key), [version, owner, VERSION_TTL], 1)
+        await self._run("delivered", self._keys(key)[:3],
+                        [version, owner, VERSION_TTL, int(time.time() * 1000)], 1)
 
     async def release(self, key: str, owner: str) -> None:
-        await self._run("release", self._keys(key)[1:], [owner], 1)
+        await self._run("release", self._keys(key)[1:2], [owner], 1)
 
     async def current(self, key: str, version: str, owner: str, hold: float) -> bool:
-        return bool(await self._run("current", self._keys(key),
+        return bool(await self._run("current", self._keys(key)[:2],
                                     [version, owner, int(hold * 1000)], 1))
 
     async def blocked_for(self, scope: str) -> float:

@@ -102,6 +102,7 @@ class StatusSender(PacedSender):
         super().__init__(interval=edit_interval, progress_attempts=progress_attempts, **pacing)
         self.token = token
         self.global_rate = global_rate
+        self._global_item = RateLimitItemPerSecond(max(1, int(global_rate)))
         self.api_base = api_base.rstrip("/")
         # any 1-second window sees at most rate + burst requests (≈ 1.1 × rate)
         self._global = TokenBucket(global_rate * 60, burst=max(1.0, min(5.0, global_rate / 10)))
@@ -160,11 +161,15 @@ class StatusSender(PacedSender):
         if shared is None or not shared.shares_budgets:
             return 0.0
         route: _Route = slot.target
-        seconds = max(await shared.blocked_for("global"),
-                      await shared.take(route.template, route.major))
+        seconds = await shared.blocked_for("global")
+        if seconds == 0:
+            seconds = await shared.take(route.template, route.major)
+            if seconds > 0:
+                return seconds  # this bucket only
+            seconds = await shared.hit(self._global_item, "global")
         if seconds > 0:
-            return seconds
-        return await shared.hit(RateLimitItemPerSecond(max(1, int(self.global_rate))), "global")
+            self._pause(seconds)  # the token's global limit: nobody goes
+        return seconds
 
     async def _call(self, slot: Slot) -> Outcome:
         route: _Route = slot.target

@@ -339,7 +339,7 @@ def ping_text(job: JobRead) -> str | None:
     title = escape(origin.get("title") or "your project")
     if job.status == "completed":
         url = job.result_url
-        link = f": <{escape(url)}|download the video>" if url and len(url) <= MAX_URL - 200 else "."
+        link = f": <{url}|download the video>" if url and len(url) <= MAX_URL - 200 else "."
         return f"{mention(user_id)} your render of *{title}* is ready{link}"
     refund = progress.refund_text(job)
     return f"{mention(user_id)} your render of *{title}* failed." + (f" {refund}" if refund else "")
