@@ -151,6 +151,7 @@ class LambdaStandIn:
         self.invocations: list[Invocation] = []
         self.renders: dict[str, StandinRender] = {}
         self._lock = threading.Lock()
+        self._clients = threading.local()
         self._server_dir = Path(render_server_dir)
         self._remotion_dir = Path(remotion_dir)
         self._out_dir = Path(tempfile.mkdtemp(prefix="lambda-standin-"))
@@ -191,7 +192,11 @@ class LambdaStandIn:
 
     def aws_s3(self) -> Any:
         """Remotion's own bucket lives here (progress.json, cancel.json)."""
-        return _s3_client(self.aws_s3_endpoint, "testing", "testing", self.region)
+        client = getattr(self._clients, "aws_s3", None)
+        if client is None:  # one per thread: making a boto3 client costs ~50 ms of CPU
+            client = self._clients.aws_s3 = _s3_client(self.aws_s3_endpoint, "testing",
+                                                       "testing", self.region)
+        return client
 
     def read_progress(self, render_id: str, bucket: str | None = None) -> dict[str, Any]:
         body = self.aws_s3().get_object(Bucket=bucket or self.bucket_name,
