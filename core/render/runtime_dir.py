@@ -6,7 +6,9 @@ A Unix socket path is limited to 107 bytes (``sun_path``), and Chromium puts its
 ``RENDERBOT_VAR_DIR`` can be longer than that, so the local render server's socket and
 its ``TMPDIR`` (where Remotion puts Chromium's profile) live here instead: a directory
 made once per process with ``tempfile.mkdtemp`` (mode 0700) under ``$XDG_RUNTIME_DIR`` or
-the temp dir — whichever is short — and removed when the process exits.
+the temp dir — whichever is short — and removed when the process exits. The directory of a
+process killed with -9 (no exit handler ran) is removed by the next process that makes
+one: each holds a ``pid`` file naming its owner.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 # room left for "/render.sock" and for "/run/<pid>/org.chromium.Chromium.XXXXXX/SingletonSocket"
 MAX_BASE_LENGTH = 40
+PREFIX = "rb-"
 _lock = threading.Lock()
 _dir: tuple[int, Path] | None = None
 
@@ -38,8 +41,11 @@ def runtime_dir() -> Path:
     global _dir
     with _lock:
         if _dir is None or _dir[0] != os.getpid():
-            path = Path(tempfile.mkdtemp(prefix="rb-", dir=_base()))
+            base = _base()
+            _reap(base)
+            path = Path(tempfile.mkdtemp(prefix=PREFIX, dir=base))
             path.chmod(0o700)
+            (path / "pid").write_text(str(os.getpid()))
             _dir = (os.getpid(), path)
             atexit.register(_remove, os.getpid(), path)
         return _dir[1]
@@ -48,6 +54,29 @@ def runtime_dir() -> Path:
 def render_socket() -> Path:
     """Where this process's local render server listens."""
     return runtime_dir() / "render.sock"
+
+
+def _reap(base: str) -> None:
+    """Remove runtime dirs of this user's processes that are gone."""
+    for path in Path(base).glob(f"{PREFIX}*"):
+        try:
+            if path.stat().st_uid != os.getuid():
+                continue
+            pid = int((path / "pid").read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being made
+        if not _alive(pid):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _remove(pid: int, path: Path) -> None:
