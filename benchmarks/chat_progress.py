@@ -45,7 +45,6 @@ import json
 import random
 import re
 import sys
-import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -55,6 +54,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from chat_workers import Pool  # noqa: E402
 
 from core.schemas import JobRead  # noqa: E402
 
@@ -177,47 +178,6 @@ class ThreadedFake:
         self.thread.join(5)
 
 
-class Pool:
-    """The changes' way to the senders: in this process (one notifier), or ``--workers``
-    processes sharing Redis."""
-
-    def __init__(self, args, platform: str, env: dict[str, str], shown: str, on_report) -> None:
-        self.redis = None
-        self.workers = None
-        if args.workers > 1:
-            from chat_workers import WorkerPool
-
-            url = args.redis
-            if url is None:
-                from tests.fixtures.private_redis import PrivateRedis
-
-                self.redis = PrivateRedis(Path(tempfile.mkdtemp(prefix="chat-bench-")))
-                self.redis.start()
-                url = self.redis.url
-            env = {"RENDERBOT_BROKER_URL": url,
-                   "RENDERBOT_SECRET_KEY": "benchmark-secret-0123456789", **env}
-            self.workers = WorkerPool(platform, args.workers, env, shown=shown,
-                                      on_report=on_report, seed=args.seed).start()
-
-    async def finish(self, sender=None) -> dict:
-        """Drain and stop; the senders' summed stats."""
-        if self.workers is None:
-            drained = await sender.flush(900)
-            await asyncio.sleep(0.5)  # the completion pings
-            await sender.close()
-            stats = [vars(sender.stats) | {"drained": drained}]
-        else:
-            stats = await self.workers.finish()
-            if self.redis is not None:
-                self.redis.kill()
-        total = {k: sum(s[k] for s in stats) for k in
-                 ("sent", "rate_limited", "coalesced", "dropped", "dropped_final", "superseded",
-                  "waited") if all(k in st for st in stats)}
-        total["drained"] = len(stats) == max(1, len(self.workers.procs) if self.workers else 1) \
-            and all(s["drained"] for s in stats)
-        return total
-
-
 async def run_discord(args) -> dict:
     server = ThreadedFake()
     fake = server.fake
@@ -273,7 +233,7 @@ async def run_discord(args) -> dict:
         "edit_interval_s": args.edit_interval, "global_rate": args.global_rate,
         "changes": len(every) + missing, "edits_sent": edits,
         "coalesced": stats["coalesced"], "superseded": stats.get("superseded"),
-        "waited": stats.get("waited"),
+        "waited": stats.get("waited"), "handoff_p95_s": stats["handoff_p95_s"],
         "lag_p50_s": round(percentile(every, 50), 2), "lag_p95_s": round(percentile(every, 95), 2),
         "lag_max_s": round(max(every), 2) if every else None,
         "final_lag_p95_s": round(percentile(final, 95), 2),
@@ -391,7 +351,7 @@ async def run_slack(args) -> dict:
         "budget_per_minute": args.per_team_per_minute, "tier_limit_per_minute": args.tier_limit,
         "changes": len(every) + missing, "updates_sent": len(updates),
         "coalesced": stats["coalesced"], "superseded": stats.get("superseded"),
-        "waited": stats.get("waited"),
+        "waited": stats.get("waited"), "handoff_p95_s": stats["handoff_p95_s"],
         "calls_busiest_minute": busiest_minute(updates),
         "lag_p50_s": round(percentile(every, 50), 2), "lag_p95_s": round(percentile(every, 95), 2),
         "lag_max_s": round(max(every), 2) if every else None,

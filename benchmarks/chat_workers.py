@@ -16,8 +16,11 @@ import multiprocessing
 import os
 import queue
 import random
+import tempfile
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 STOP = None
@@ -54,19 +57,23 @@ async def _worker(platform: str, inbox, outbox, shown_name: str) -> None:
             outbox.put(("posted", str(key[-1]), None, at))
 
     notifier.sender.on_sent = on_sent
+    outbox.put(("ready", None, None, 0.0))
     loop = asyncio.get_running_loop()
+    handoffs: list[float] = []
     while True:
         item = await loop.run_in_executor(None, inbox.get)
         if item is STOP:
             break
-        data, change = item
+        data, change, told_at = item
+        handoffs.append(time.monotonic() - told_at)
         await notifier.job_changed(JobRead.model_validate_json(data), change)
     drained = await notifier.sender.flush(600)
     stats = notifier.sender.stats
     outbox.put(("stats", None, {"sent": stats.sent, "rate_limited": stats.rate_limited,
                                 "coalesced": stats.coalesced, "dropped": stats.dropped,
                                 "dropped_final": stats.dropped_final, "superseded": stats.superseded,
-                                "waited": stats.waited, "drained": drained},
+                                "waited": stats.waited, "drained": drained,
+                                "handoffs": handoffs},
                 0.0))
     await notifier.sender.close()
 
@@ -90,6 +97,9 @@ class WorkerPool:
     def start(self) -> WorkerPool:
         for proc in self.procs:
             proc.start()
+        for _ in self.procs:  # imported and built: changes are handled at once from here
+            kind, *_ = self.outbox.get(timeout=120)
+            assert kind == "ready", kind
         self._reader.start()
         return self
 
@@ -107,7 +117,7 @@ class WorkerPool:
                 self.on_report(kind, key, value, at)
 
     async def notify(self, job, change: str) -> None:
-        self.rng.choice(self.inboxes).put((job.model_dump_json(), change))
+        self.rng.choice(self.inboxes).put((job.model_dump_json(), change, time.monotonic()))
 
     async def finish(self, within: float = 900) -> list[dict]:
         for inbox in self.inboxes:
@@ -116,3 +126,44 @@ class WorkerPool:
         for proc in self.procs:
             await asyncio.to_thread(proc.join, 10)
         return self.stats
+
+
+class Pool:
+    """The changes' way to the senders: in this process (one notifier), or ``--workers``
+    processes sharing Redis."""
+
+    def __init__(self, args, platform: str, env: dict[str, str], shown: str, on_report) -> None:
+        self.redis = None
+        self.workers = None
+        if args.workers > 1:
+            url = args.redis
+            if url is None:
+                from tests.fixtures.private_redis import PrivateRedis
+
+                self.redis = PrivateRedis(Path(tempfile.mkdtemp(prefix="chat-bench-")))
+                self.redis.start()
+                url = self.redis.url
+            env = {"RENDERBOT_BROKER_URL": url,
+                   "RENDERBOT_SECRET_KEY": "benchmark-secret-0123456789", **env}
+            self.workers = WorkerPool(platform, args.workers, env, shown=shown,
+                                      on_report=on_report, seed=args.seed).start()
+
+    async def finish(self, sender=None) -> dict:
+        """Drain and stop; the senders' summed stats."""
+        if self.workers is None:
+            drained = await sender.flush(900)
+            await asyncio.sleep(0.5)  # the completion pings
+            await sender.close()
+            stats = [vars(sender.stats) | {"drained": drained}]
+        else:
+            stats = await self.workers.finish()
+            if self.redis is not None:
+                self.redis.kill()
+        total = {k: sum(s[k] for s in stats) for k in
+                 ("sent", "rate_limited", "coalesced", "dropped", "dropped_final", "superseded",
+                  "waited") if all(k in st for st in stats)}
+        handoffs = sorted(h for st in stats for h in st.get("handoffs", []))
+        total["handoff_p95_s"] = round(handoffs[int(len(handoffs) * 0.95)], 3) if handoffs else 0.0
+        total["drained"] = len(stats) == max(1, len(self.workers.procs) if self.workers else 1) \
+            and all(s["drained"] for s in stats)
+        return total

@@ -32,20 +32,35 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
+
+from bots.slots import (
+    OK,
+    STALE,
+    OnSent,
+    Outcome,
+    Slot,
+    Stats,
+    Then,
+    Wait,
+    error,
+    limited,
+    permanent,
+    wait,
+)
+from bots.token_bucket import TokenBucket
 
 if TYPE_CHECKING:
     from bots.shared_state import SharedState
 
-Then = Callable[[], None]
-OnSent = Callable[[tuple, dict[str, Any], float], None]
+__all__ = ["OK", "STALE", "Outcome", "PacedSender", "Slot", "Stats", "TokenBucket", "Wait",
+           "error", "limited", "permanent", "still_current", "wait"]
+
 
 _FINISHED_KEPT = 10_000  # finished keys remembered before the older-than-an-hour ones go
 _FLUSH_POLL = 0.02  # seconds between flush()'s looks
@@ -63,136 +78,6 @@ async def still_current() -> bool:
     True outside a paced call."""
     check = _current_call.get()
     return True if check is None else await check()
-
-
-@dataclass
-class Stats:
-    sent: int = 0
-    rate_limited: int = 0  # 429 responses received
-    errors: int = 0
-    dropped: int = 0
-    dropped_final: int = 0
-    coalesced: int = 0
-    superseded: int = 0  # another process delivered (or holds) an equal or newer state
-    waited: int = 0  # another process's edit, its call in flight or a shared budget said wait
-
-
-@dataclass
-class Slot:
-    """The newest state of one message (or one post) and its delivery bookkeeping."""
-
-    key: tuple
-    target: Any  # the platform's address for the call (method, route, limits' keys)
-    payload: dict[str, Any]
-    rank: tuple
-    terminal: bool
-    version: int = 1
-    sent_version: int = 0
-    last_sent: float = -math.inf
-    not_before: float = 0.0
-    paced_until: float = 0.0  # another process edited the message: progress waits till then
-    waiting_since: float = 0.0
-    failures: int = 0
-    in_flight: bool = False
-    then: Then | None = None
-
-    @property
-    def pending(self) -> bool:
-        return self.version > self.sent_version
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one call went: ``ok``, ``limited`` (retry the newest state after
-    ``retry_after`` seconds), ``permanent`` (give up on the slot) or ``error`` (retry
-    with backoff); without a call: ``stale`` (an equal or newer state was delivered by
-    another process) or ``wait`` (shared budget or another process's call in flight: look
-    again after ``retry_after``, not a failure). ``detail`` is for the log."""
-
-    kind: Literal["ok", "limited", "permanent", "error", "stale", "wait"]
-    detail: str = ""
-    retry_after: float = 0.0
-
-
-OK = Outcome("ok")
-
-
-def limited(retry_after: float) -> Outcome:
-    return Outcome("limited", retry_after=retry_after)
-
-
-def permanent(detail: str) -> Outcome:
-    return Outcome("permanent", detail)
-
-
-def error(detail: str) -> Outcome:
-    return Outcome("error", detail)
-
-
-STALE = Outcome("stale")
-
-
-def wait(seconds: float) -> Outcome:
-    return Outcome("wait", retry_after=seconds)
-
-
-@dataclass(frozen=True)
-class Wait:
-    """A platform limit says not now: look again at ``until`` (None: when a call in flight
-    finishes). ``stop``: the limit is shared by every slot, so skip the rest of this pass."""
-
-    until: float | None
-    stop: bool = False
-
-
-class TokenBucket:
-    """``per_minute`` calls a minute in bursts of up to ``burst``; a 429 blocks it.
-
-    It refills at ``per_minute / 60`` tokens a second up to ``burst``, so over any minute
-    it allows at most ``per_minute + burst`` calls.
-    """
-
-    def __init__(self, per_minute: float, burst: float = 1.0, *, clock=time.monotonic) -> None:
-        if per_minute <= 0:
-            raise ValueError("per_minute must be positive")
-        self.rate = per_minute / 60.0
-        self.capacity = max(1.0, float(burst))
-        self.clock = clock
-        self.tokens = self.capacity
-        self.stamp = clock()
-        self.blocked_until = 0.0
-        self.taken = 0
-
-    def _refill(self, now: float) -> None:
-        if now > self.stamp:
-            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-            self.stamp = now
-
-    def ready_at(self, now: float | None = None) -> float:
-        """When the next call may go (now or later)."""
-        now = self.clock() if now is None else now
-        self._refill(now)
-        at = now if self.tokens >= 1 else now + (1 - self.tokens) / self.rate
-        return max(at, self.blocked_until)
-
-    def take(self, now: float | None = None) -> bool:
-        now = self.clock() if now is None else now
-        if now < self.blocked_until:
-            return False
-        self._refill(now)
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        self.taken += 1
-        return True
-
-    def block(self, seconds: float, now: float | None = None) -> None:
-        """A 429: nothing goes before ``seconds`` from now; then one call (the retry), and
-        the bucket refills from there."""
-        now = self.clock() if now is None else now
-        self.blocked_until = max(self.blocked_until, now + max(0.0, seconds))
-        self.tokens = 1.0
-        self.stamp = max(self.stamp, self.blocked_until)
 
 
 class PacedSender:
