@@ -50,7 +50,7 @@ SettingsDep = Annotated[Settings, Depends(settings)]
 @dataclass(frozen=True)
 class Caller:
     account_id: str
-    key_id: str  # a digest of the key: rate-limit bucket and log field, never the key
+    key_id: str  # a digest of the key: log and audit field, never the key (limits are per account)
 
 
 async def caller(
