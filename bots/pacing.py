@@ -217,6 +217,8 @@ class PacedSender:
             slot.version += 1
             slot.failures = 0
         self._ensure_running()
+        if self.shared is not None:  # senders elsewhere holding an older state skip it
+            self._spawn(self._publish(slot.key, slot.rank))
         assert self._wake is not None
         self._wake.set()
         return True
@@ -301,6 +303,16 @@ class PacedSender:
                 continue
             self._start(slot)
         return wake_at
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish(self, key: tuple, rank: tuple) -> None:
+        from bots.shared_state import mark
+
+        await self.shared.pending("|".join(map(str, key)), mark(rank))
 
     def _start(self, slot: Slot) -> None:
         slot.in_flight = True

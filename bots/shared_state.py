@@ -67,6 +67,11 @@ redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[3])
 if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
 return 1
 """
+_PENDING = """
+local p = redis.call('GET', KEYS[1])
+if (not p) or p < ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', 120000) end
+return 1
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
@@ -184,6 +189,13 @@ class SharedState:
                     self._last.pop(old, None)
                     self._pending.pop(old, None)
 
+    async def pending(self, key: str, version: str) -> None:
+        """A sender holds ``version`` for the message: an older one elsewhere is not sent."""
+        with self._lock:
+            held = self._pending.get(key)
+            if not held or held[0] < version or held[1] < time.monotonic():
+                self._pending[key] = (version, time.monotonic() + 120)
+
     async def release(self, key: str, owner: str) -> None:
         with self._lock:
             if self._leases.get(key, ("",))[0] == owner:
@@ -244,6 +256,7 @@ class RedisSharedState(SharedState):
             client = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
             found = {name: client.register_script(lua) for name, lua in (
                 ("claim", _CLAIM), ("delivered", _DELIVERED), ("release", _RELEASE),
+                ("pending", _PENDING),
                 ("current", _CURRENT), ("take", _TAKE), ("learn", _LEARN),
                 ("block_route", _BLOCK_ROUTE), ("block", _BLOCK))}
             self._clients[loop] = found
@@ -274,6 +287,9 @@ class RedisSharedState(SharedState):
     async def delivered(self, key: str, version: str, owner: str) -> None:
         await self._run("delivered", self._keys(key)[:3],
                         [version, owner, VERSION_TTL, int(time.time() * 1000)], 1)
+
+    async def pending(self, key: str, version: str) -> None:
+        await self._run("pending", self._keys(key)[3:], [version], 1)
 
     async def release(self, key: str, owner: str) -> None:
         await self._run("release", self._keys(key)[1:2], [owner], 1)
