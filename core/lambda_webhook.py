@@ -151,7 +151,7 @@ async def _status(
                             output_size=size, cost=cost)
     if kind == "timeout":
         return RenderStatus(
-            state="failed", retryable=False,
+            state="failed", retryable=False, error_kind="timeout",
             error="the render timed out on Remotion Lambda (the main function reached its "
                   "timeout before every chunk was rendered)",
         )
@@ -159,5 +159,5 @@ async def _status(
         {**e, "isFatal": True, "willRetry": False}
         for e in (payload.get("errors") or []) if isinstance(e, dict)
     ] or [{"message": "Remotion Lambda reported an error", "isFatal": True}]
-    state, message, retryable = classify_errors(errors)
-    return RenderStatus(state=state, error=message, retryable=retryable)
+    state, message, retryable, kind = classify_errors(errors)
+    return RenderStatus(state=state, error=message, retryable=retryable, error_kind=kind)

@@ -91,6 +91,7 @@ from remotion_lambda.exception import (
 )
 from remotion_lambda.version import VERSION
 
+from core import job_errors
 from core.backends.base import RenderError, RenderRequest, RenderStatus, Started
 from core.render.encoding import encoding_for
 from core.render.lambda_planner import LambdaPlan, plan
@@ -137,16 +138,13 @@ INFRASTRUCTURE_MARKERS = (
 )
 # An Unhandled error of the start call that says the function itself died.
 _CRASHED_START = ("Runtime exited", "Task timed out", "Runtime.ExitError")
-MAX_MESSAGE = 300  # user-facing errors: one line, at most this long
+MAX_MESSAGE = job_errors.MAX_TEXT  # one line, at most this long
 MAX_CUSTOM_DATA = 1024  # Remotion's limit on the webhook's customData (bytes of JSON)
 # What Remotion's ``status`` answers (Unhandled, S3 NoSuchKey) for a render id whose
 # progress file does not exist — the real function's words, not "No render with ID".
 MISSING_KEY = "The specified key does not exist"
 _FUNCTION_VERSION = re.compile(r"which has the version (\d+\.\d+\.\d+)")
-_URL = re.compile(r"\b(?:https?|s3)://\S+")
 _BUCKET = re.compile(r"\bremotionlambda-[a-z0-9-]+")
-_PATH = re.compile(r"(?<![\w.])(?:/[\w.@-]+){2,}/?")
-_HOST = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b|\blocalhost:\d+")
 
 
 class LambdaNotConfigured(ValueError):
@@ -162,14 +160,11 @@ def is_flaky(text: str) -> bool:
 
 
 def first_line(text: str | None, limit: int = MAX_MESSAGE) -> str:
-    """The first non-empty line of ``text`` without URLs, hosts, paths or Remotion's
-    bucket name, at most ``limit`` characters (users see it)."""
-    line = next((ln.strip() for ln in (text or "").splitlines() if ln.strip()), "")
-    line = _URL.sub("<url>", line)
-    line = _BUCKET.sub("<bucket>", line)
-    line = _HOST.sub("<host>", line)
-    line = _PATH.sub("<path>", line)
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    """``core.job_errors.one_line`` (no URL, path, host or stack frame; at most ``limit``
+    characters) without Remotion's bucket name either; "" for no text."""
+    if not (text or "").strip():
+        return ""
+    return job_errors.one_line(_BUCKET.sub("(a bucket)", text or ""), limit=limit)
 
 
 def one_line(message: str) -> str:
@@ -177,11 +172,23 @@ def one_line(message: str) -> str:
     return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
 
 
-def classify_errors(errors: list[dict[str, Any]]) -> tuple[str, str, bool]:
-    """(state, readable message, retryable) for a render whose errors include a fatal one.
-    The state is always ``failed``: see the cancellation note in :func:`_classify`."""
+def classify_errors(errors: list[dict[str, Any]]) -> tuple[str, str, bool, str]:
+    """(state, message, retryable, kind) for a render whose errors include a fatal one.
+    The state is always ``failed``: see the cancellation note in :func:`_classify`. The
+    message is the admins' detail; ``kind`` (``core.job_errors``) what the creator reads."""
     state, message, retryable = _classify(errors)
-    return state, one_line(message), retryable
+    return state, one_line(message), retryable, _kind(message, retryable)
+
+
+def _kind(message: str, retryable: bool) -> str:
+    if message.startswith("the render timed out"):
+        return "timeout"
+    if message.startswith(("AWS Lambda throttled", "the render failed on Remotion Lambda")):
+        return "lambda"
+    if message.startswith("a chunk kept failing"):
+        return "browser"
+    return job_errors.kind_of_render_error(message.removeprefix("the composition failed: "),
+                                           retryable)
 
 
 def _classify(errors: list[dict[str, Any]]) -> tuple[str, str, bool]:
@@ -220,7 +227,8 @@ def _classify(errors: list[dict[str, Any]]) -> tuple[str, str, bool]:
         return "failed", f"Remotion Lambda failed (transient): {message}", True
     if any(m.lower() in text.lower() for m in INFRASTRUCTURE_MARKERS):
         return "failed", f"the render failed on Remotion Lambda: {message}", False
-    return "failed", f"the composition failed: {message}", False
+    # a bare "Error: " says nothing ("TypeError: ..." does); the real function prefixes it
+    return "failed", f"the composition failed: {message.removeprefix('Error: ')}", False
 
 
 class _Sdk:
@@ -427,7 +435,7 @@ class LambdaBackend:
             problem = "the output key is not ASCII"
         if problem is not None:
             raise RenderError(one_line(f"invalid Remotion Lambda render: {problem}"),
-                              retryable=False)
+                              retryable=False, kind="lambda")
 
     @staticmethod
     def custom_data(request: RenderRequest) -> dict[str, Any]:
@@ -443,7 +451,7 @@ class LambdaBackend:
             raise _one_line(self._start_error(exc)) from exc
         if response is None:
             raise RenderError("Remotion Lambda answered the start without a render id",
-                              retryable=True)
+                              retryable=True, kind="lambda")
         log.info("job %s: Lambda render %s in %s (%s functions, %s frames per lambda, "
                  "modelled %.0f s)", request.job_id, response.render_id, response.bucket_name,
                  chosen.functions, chosen.frames_per_lambda, chosen.modelled_seconds,
@@ -478,11 +486,12 @@ class LambdaBackend:
             if ("No render with ID" in str(exc) or MISSING_KEY in str(exc)) and not (
                 await self._render_exists(bucket, render_id)
             ):
-                return RenderStatus(state="lost", retryable=True,
+                return RenderStatus(state="lost", retryable=True, error_kind="lost",
                                     error="Remotion Lambda has no record of this render")
             raise _one_line(self._status_error(exc)) from exc
         if progress is None:
-            raise RenderError("Remotion Lambda returned no progress", retryable=True)
+            raise RenderError("Remotion Lambda returned no progress", retryable=True,
+                              kind="lambda")
         return self.status_from_progress(vars(progress))
 
     def status_from_progress(self, data: dict[str, Any]) -> RenderStatus:
@@ -509,9 +518,10 @@ class LambdaBackend:
         if data.get("fatalErrorEncountered") or any(
             e.get("isFatal") and not e.get("willRetry") for e in errors
         ):
-            state, message, retryable = classify_errors(errors or [{"message": "unknown error"}])
+            state, message, retryable, kind = classify_errors(
+                errors or [{"message": "unknown error"}])
             return RenderStatus(state=state, error=message, retryable=retryable, cost=cost,
-                                info=info)
+                                info=info, error_kind=kind)
         fraction = float(data.get("overallProgress") or 0.0)
         return RenderStatus(
             state="rendering", progress=max(0.0, min(1.0, fraction)),
@@ -550,7 +560,7 @@ class LambdaBackend:
             await self.sdk.call("cancel_render_on_lambda", render_id=render_id, bucket_name=bucket)
         except Exception as exc:  # noqa: BLE001
             raise RenderError(f"could not cancel the Lambda render: {first_line(str(exc))}",
-                              retryable=True) from exc
+                              retryable=True, kind="lambda") from exc
 
     async def close(self) -> None:
         self.sdk.close()
@@ -620,7 +630,10 @@ class LambdaBackend:
 
 
 def _one_line(error: RenderError) -> RenderError:
-    return RenderError(one_line(str(error)), retryable=error.retryable)
+    """The start/status error as the pipeline gets it: the message (admins), at most one
+    line; the creator reads what ``core.job_errors`` says of kind ``lambda``."""
+    return RenderError(one_line(str(error)), retryable=error.retryable,
+                       kind=error.kind or "lambda")
 
 
 def _code(exc: botocore.exceptions.ClientError) -> str:
@@ -630,7 +643,8 @@ def _code(exc: botocore.exceptions.ClientError) -> str:
 def _split_ref(ref: str) -> tuple[str, str]:
     bucket, sep, render_id = ref.rpartition("/")
     if not sep or not bucket or not render_id:
-        raise RenderError(f"not a Lambda render reference: {ref!r}", retryable=False)
+        raise RenderError(f"not a Lambda render reference: {ref!r}", retryable=False,
+                          kind="lambda")
     return bucket, render_id
 
 

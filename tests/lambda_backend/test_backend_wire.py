@@ -218,7 +218,7 @@ def test_settings_the_backend_cannot_work_without(tmp_path, database_url, lambda
     ],
 )
 def test_fatal_errors_are_classified(error, state, retryable, words):
-    got_state, message, got_retryable = classify_errors(
+    got_state, message, got_retryable, _kind = classify_errors(
         [{**error, "isFatal": True, "willRetry": False}])
     assert (got_state, got_retryable) == (state, retryable)
     assert words in message and "\n" not in message and len(message) <= 300

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from core.models import CreditEntry
+from core.models import CreditEntry, RenderJob
 from core.settings import RemotionSettings
 from tests.fixtures.lambda_standin import lambda_stack, make_lambda_settings
 from tests.fixtures.pipeline import TINY, wait_for
@@ -20,6 +20,11 @@ async def _entries(db, job_id: str) -> list[str]:
             select(CreditEntry.kind).where(CreditEntry.job_id == job_id).order_by(CreditEntry.id)
         )
         return list(rows)
+
+
+async def _detail(db, job_id: str) -> str:
+    async with db.transaction() as s:
+        return (await s.get(RenderJob, job_id)).error_detail
 
 
 async def _run(db, settings, factory, *, state=None, body=None):
@@ -63,6 +68,9 @@ async def test_a_chunk_failing_past_remotions_retries_fails_once_without_our_ret
         account, job, done = await _run(db, settings, factory)
     assert done.status == "failed"
     assert done.attempts == 1 and len(lambda_standin.invocations_of("start")) == 1
-    assert "kept failing after 2 tries" in done.error and "Target closed" in done.error
+    assert done.error == ("the renderer could not start or crashed; your credits were "
+                          "refunded")  # the creator's words (core.job_errors)
+    detail = await _detail(db, job.id)  # the admins'
+    assert "kept failing after 2 tries" in detail and "Target closed" in detail
     assert await _entries(db, job.id) == ["debit", "refund"]
     assert await factory.balance(account) == 5

@@ -131,7 +131,8 @@ async def test_a_signed_success_completes_the_job_once(db, lambda_settings, fact
         ({"errors": [{"message": "TypeError: x is undefined", "name": "TypeError",
                       "stack": "TypeError: x is undefined\n    at Visualizer"}]},
          "error", "the composition failed: TypeError: x is undefined"),
-        ({}, "timeout", "timed out on Remotion Lambda"),
+        # the creator reads core.job_errors' words; the detail is the admins'
+        ({}, "timeout", "the render took too long and was stopped"),
     ],
 )
 async def test_a_signed_error_or_timeout_fails_the_job_with_one_refund(
