@@ -14,6 +14,7 @@ from cli.lambda_deploy import lambda_app
 from cli.processes import demo, worker
 from cli.render import render_app
 from cli.server import api, serve
+from cli.storage import storage_app
 
 app = typer.Typer(
     help="renderbot: turn 'render my project' into a finished video link.",
@@ -29,6 +30,7 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(admins_app, name="admins")
 app.add_typer(render_app, name="render")
 app.add_typer(lambda_app, name="lambda")
+app.add_typer(storage_app, name="storage")
 app.command("demo")(demo)
 app.command("worker")(worker)
 app.command("dashboard")(dashboard)

@@ -160,6 +160,12 @@ class RenderJob(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
     download_count: Mapped[int] = mapped_column(Integer, default=0)
+    # issue 16: the creator's destination the video went to (None: the default storage),
+    # and when the retention sweep deleted it from the default storage
+    destination_id: Mapped[str | None] = mapped_column(
+        ForeignKey("storage_destination.id", ondelete="SET NULL"), index=True
+    )
+    output_expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = _created()
     queued_at: Mapped[datetime] = _created()
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -276,3 +282,25 @@ class LambdaAttemptCost(Base):
     state: Mapped[str] = mapped_column(String(16))  # the attempt's last reported state
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class StorageDestination(Base):
+    """A creator's own bucket (R2 / S3) their renders are delivered to (issue 16). The
+    secret is a Fernet token (core/secret_box.py), never plaintext. A cleared or replaced
+    destination keeps its row (``cleared_at``): the videos already delivered there are
+    still presigned from it."""
+
+    __tablename__ = "storage_destination"
+    __table_args__ = (Index("ix_storage_destination_account_id", "account_id", "cleared_at"),)
+
+    id: Mapped[str] = _id("dst")
+    account_id: Mapped[str] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    endpoint: Mapped[str] = mapped_column(Text)
+    bucket: Mapped[str] = mapped_column(String(63))
+    prefix: Mapped[str] = mapped_column(String(255), default="")
+    region: Mapped[str | None] = mapped_column(String(64))
+    access_key_id: Mapped[str] = mapped_column(String(255))
+    secret_ciphertext: Mapped[str] = mapped_column(Text)
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = _created()

@@ -76,6 +76,7 @@ class S3Storage:
         multipart_threshold: int = 8 * MiB,
         multipart_chunksize: int = 8 * MiB,
         max_attempts: int = 3,
+        timeout: float | None = None,
     ) -> None:
         if not bucket:
             raise ValueError("S3Storage needs a bucket name")
@@ -93,6 +94,9 @@ class S3Storage:
             # (and in the AWS config file).
             "retries": {"total_max_attempts": max_attempts, "mode": "standard"},
         }
+        if timeout is not None:  # a creator's endpoint being verified: no long waits
+            config_kwargs["connect_timeout"] = timeout
+            config_kwargs["read_timeout"] = timeout
         if self.endpoint_url:
             # S3-compatible services (R2, MinIO, moto) want path-style addressing and do
             # not all accept the flexible checksums boto3 sends by default since 1.36.
@@ -195,6 +199,33 @@ class S3Storage:
         ) as exc:
             raise self._error(exc, "put", target, full_key) from exc
         return StoredObject(bucket=target, key=key, size=size)
+
+    async def put_bytes(
+        self, *, key: str, data: bytes, content_type: str = "application/octet-stream",
+        bucket: str | None = None,
+    ) -> StoredObject:
+        """A small object in one request (a destination's probe)."""
+        target, full_key = self._target(key, bucket)
+        try:
+            await asyncio.to_thread(
+                self._client.put_object, Bucket=target, Key=full_key, Body=data,
+                ContentType=content_type,
+            )
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise self._error(exc, "put", target, full_key) from exc
+        return StoredObject(bucket=target, key=key, size=len(data))
+
+    async def get_bytes(self, *, key: str, bucket: str | None = None) -> bytes:
+        """A small object's bytes (a destination's probe reads its object back)."""
+        target, full_key = self._target(key, bucket)
+
+        def read() -> bytes:
+            return self._client.get_object(Bucket=target, Key=full_key)["Body"].read()
+
+        try:
+            return await asyncio.to_thread(read)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise self._error(exc, "get", target, full_key) from exc
 
     async def exists(self, *, key: str, bucket: str | None = None) -> bool:
         return await self._head(key, bucket, "exists") is not None
