@@ -68,13 +68,10 @@ async def _worker(platform: str, inbox, outbox, shown_name: str) -> None:
         handoffs.append(time.monotonic() - told_at)
         await notifier.job_changed(JobRead.model_validate_json(data), change)
     drained = await notifier.sender.flush(600)
-    stats = notifier.sender.stats
-    outbox.put(("stats", None, {"sent": stats.sent, "rate_limited": stats.rate_limited,
-                                "coalesced": stats.coalesced, "dropped": stats.dropped,
-                                "dropped_final": stats.dropped_final, "superseded": stats.superseded,
-                                "waited": stats.waited, "drained": drained,
-                                "handoffs": handoffs},
-                0.0))
+    stats = vars(notifier.sender.stats)  # older senders lack some counters: 0
+    outbox.put(("stats", None, {name: stats.get(name, 0) for name in (
+        "sent", "rate_limited", "coalesced", "dropped", "dropped_final", "superseded",
+        "waited")} | {"drained": drained, "handoffs": handoffs}, 0.0))
     await notifier.sender.close()
 
 
