@@ -17,14 +17,19 @@ but a tiny frame still pays for the browser's screenshot/encode round trip)::
          + k * frame * s * (1 + c * ln r)      the slowest chunk: average chunk × straggler factor
          + stitch + f * stitch_frame * s       fetch chunks, concatenate, upload the mp4 to R2
 
-Assumptions (constants in ``RemotionSettings.timing``, override from measured renders):
-a 2048 MB function (~1.2 vCPU) renders one 1080p frame of our Visualizer in 0.2 s
-including its share of chunk encoding; a renderer needs 4 s before its first frame
-(cold start + Chromium + page load; warm functions are faster, so this is pessimistic);
-the main function needs 3 s before it fans out and 10 ms per renderer invocation;
+Constants (``RemotionSettings.timing``; each marked MEASURED or ASSUMED in
+``core/settings.py``). Measured on Remotion's real function in the test harness
+(``python -m tests.lambda_real.calibrate``: 320x180, 30 frames, 1 and 2 renderers):
+the main function needs ~3 s before it fans out (2.0-3.1 s, median 2.6); a renderer's
+whole invocation for a small chunk takes ~5 s (4.6-5.9 s: cold start, Chromium, page
+load, encode); stitching 30 frames takes 0.3-1.1 s, so its fixed part is 1 s.
+Assumed, because tiny local renders cannot show them: a 2048 MB function (~1.2 vCPU)
+renders one 1080p frame of our Visualizer in 0.2 s including its share of chunk
+encoding (a 320x180 frame costs under 0.02 s here, lost in the noise; the 0.25 floor
+keeps tiny frames pessimistic); 10 ms per renderer invocation on AWS (3 ms locally);
 stragglers grow slowly with the number of renderers (1 + 0.05·ln r: 1.26 at 200);
-stitching is a copy-concatenation (no re-encode) dominated by moving the bytes, about
-1.5 ms per 1080p frame plus 1.5 s; no chunk is retried (a flaky chunk adds its own time).
+1.5 ms per 1080p frame of stitching; no chunk is retried (a flaky chunk adds its own
+time).
 
 The choice
 ----------

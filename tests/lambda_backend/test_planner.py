@@ -88,7 +88,7 @@ def test_the_model_terms():
     assert got.invoke == pytest.approx(10 * timing.invoke_seconds_per_renderer)
     assert got.cold_start == timing.renderer_cold_start_seconds
     assert got.frames == pytest.approx(90 * 0.2 * (1 + 0.05 * math.log(10)))
-    assert got.stitch == pytest.approx(1.5 + 900 * 0.0015)
+    assert got.stitch == pytest.approx(timing.stitch_seconds + 900 * 0.0015)
     # smaller frames are cheaper, down to the floor
     quarter = modelled_time(frames=900, renderers=10, width=960, height=540, timing=timing)
     assert quarter.frames == pytest.approx(got.frames * 0.25)
