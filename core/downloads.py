@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import utcnow
-from core.errors import JobNotFound
+from core.errors import JobNotFound, RenderbotError
 from core.models import JobEvent, Project, RenderJob
 from core.settings import Settings
 
@@ -67,6 +67,17 @@ def filename_for(project_name: str | None, job_id: str) -> str:
     return f"{safe or 'render'}-{job_id[-8:]}.mp4"
 
 
+class VideoExpired(RenderbotError):
+    """The video was deleted by the retention sweep (the job record stays): 410."""
+
+    code = "video_expired"
+    http_status = 410
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"the video of render job {job_id} has expired and was deleted")
+        self.job_id = job_id
+
+
 @dataclass(frozen=True)
 class Download:
     job_id: str
@@ -74,6 +85,7 @@ class Download:
     bucket: str | None
     filename: str
     count: int
+    destination_id: str | None = None  # a creator's own bucket; None: the default storage
 
 
 async def record_download(
@@ -81,7 +93,8 @@ async def record_download(
 ) -> Download:
     """Count one download of a completed job's video and say where the video is.
 
-    :class:`JobNotFound` for an unknown job or one without a video (not completed).
+    :class:`JobNotFound` for an unknown job or one without a video (not completed);
+    :class:`VideoExpired` once the retention sweep deleted its video.
     """
     row = (
         await session.execute(
@@ -90,15 +103,21 @@ async def record_download(
                 RenderJob.id == job_id,
                 RenderJob.status == "completed",
                 RenderJob.output_key.is_not(None),
+                RenderJob.output_expired_at.is_(None),
             )
             .values(download_count=RenderJob.download_count + 1)
             .returning(
                 RenderJob.download_count, RenderJob.output_key, RenderJob.output_bucket,
-                RenderJob.project_id,
+                RenderJob.project_id, RenderJob.destination_id,
             )
         )
     ).first()
     if row is None:
+        expired = await session.scalar(
+            select(RenderJob.output_expired_at).where(RenderJob.id == job_id)
+        )
+        if expired is not None:
+            raise VideoExpired(job_id)
         raise JobNotFound(job_id)
     name = await session.scalar(select(Project.name).where(Project.id == row.project_id))
     session.add(
@@ -111,4 +130,5 @@ async def record_download(
     return Download(
         job_id=job_id, key=row.output_key, bucket=row.output_bucket,
         filename=filename_for(name, job_id), count=row.download_count,
+        destination_id=row.destination_id,
     )

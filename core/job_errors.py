@@ -23,7 +23,7 @@ from typing import Literal
 
 Kind = Literal[
     "browser", "composition", "asset", "storage", "lambda", "timeout", "lost", "cancelled",
-    "stale", "unknown",
+    "stale", "unknown", "destination",
 ]
 
 MAX_TEXT = 300
@@ -41,6 +41,8 @@ TEXTS: dict[str, str] = {
     "cancelled": "the render was cancelled",
     "stale": "the render kept failing and was stopped",
     "unknown": "the render failed",
+    "destination": "your storage bucket did not accept the video (check that it still "
+                   "exists and that its key may write to it)",
 }
 
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)

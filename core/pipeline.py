@@ -48,11 +48,12 @@ from core.backends.base import (
 )
 from core.db import utcnow
 from core.errors import InvalidTransition
-from core.models import Account, RenderJob
+from core.models import Account, RenderJob, StorageDestination
 from core.notify import JobChange
 from core.render import governor
 from core.render_settings import RenderSettings
 from core.runtime import Runtime
+from core.storage import destinations
 from core.storage.base import StorageError, object_key
 
 log = logging.getLogger("renderbot.pipeline")
@@ -113,7 +114,7 @@ async def start(rt: Runtime, job_id: str, after_attempt: int = 0) -> Next:
                 lease_seconds=w.lease_seconds, max_attempts=w.max_attempts,
             )
             if job is not None:
-                request = await _request(session, job)
+                request = await _request(rt, session, job)
                 attempt = job.attempts
     if waiting is not None:
         return waiting
@@ -177,17 +178,31 @@ def _settings_from(data: dict) -> RenderSettings:
     )
 
 
-async def _request(session, job: RenderJob) -> RenderRequest:
-    account = await session.get(Account, job.account_id)
+async def _request(rt: Runtime, session, job: RenderJob) -> RenderRequest:
     settings = settings_of(job)
-    key = object_key(prefix=account.storage_prefix if account else None, job_id=job.id)
+    # The creator's own bucket, when one is set as the job first starts; the job records
+    # it (every later attempt, the link and the dashboard use the same one).
+    dest = None
+    if job.attempts == 1 and job.destination_id is None:
+        dest = await destinations.active(session=session, account_id=job.account_id)
+        job.destination_id = dest.id if dest is not None else None
+    elif job.destination_id is not None:
+        dest = await session.get(StorageDestination, job.destination_id)
+    target = None
+    if dest is not None:
+        key = object_key(prefix=dest.prefix, job_id=job.id)
+        job.output_bucket = dest.bucket
+        target = destinations.output_target(rt.settings, dest)
+    else:
+        account = await session.get(Account, job.account_id)
+        key = object_key(prefix=account.storage_prefix if account else None, job_id=job.id)
+        job.output_bucket = account.storage_bucket if account else None
     job.output_key = key
-    job.output_bucket = account.storage_bucket if account else None
     return RenderRequest(
         job_id=job.id, attempt=job.attempts,
         composition=job.project_state.get("composition", "Visualizer"),
         input_props=input_props(job.project_state, settings), settings=settings,
-        output_key=key, output_bucket=job.output_bucket,
+        output_key=key, output_bucket=job.output_bucket, output_target=target,
     )
 
 
@@ -268,17 +283,26 @@ async def _deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus)
         key = status.output_key or job.output_key
         bucket = status.output_bucket or job.output_bucket
         cancelled = job.cancel_requested
+        destination_id = job.destination_id
+    # the job's own storage: the creator's bucket it records, or the default one
+    storage, refused = await destinations.delivery_storage(rt, destination_id)
     if cancelled:
-        return await _cancel_delivery(rt, job_id, attempt, status, key, bucket, stored=False)
+        return await _cancel_delivery(rt, job_id, attempt, status, key, bucket, stored=False,
+                                      storage=storage)
+    if refused:
+        return await _attempt_failed(rt, job_id, attempt, refused, False, "destination")
     size = status.output_size
     try:
         if status.output_path is not None:
-            stored = await rt.storage.put_file(key=key, path=status.output_path, bucket=bucket)
+            stored = await storage.put_file(key=key, path=status.output_path, bucket=bucket)
             size = stored.size
             status.output_path.unlink(missing_ok=True)
     except StorageError as exc:
+        own = storage is not rt.storage  # the creator's bucket: a refusal is theirs to fix
+        if own and not exc.retryable and status.output_path is not None:
+            status.output_path.unlink(missing_ok=True)
         return await _poll_error(rt, job_id, attempt, f"storing the video failed: {exc}",
-                                 exc.retryable, "storage")
+                                 exc.retryable, "destination" if own else "storage")
     # The counted app link (core/downloads.py): it outlives short storage signatures.
     url = downloads.result_url(rt.settings, job_id)
     async with rt.db.transaction() as session:
@@ -292,7 +316,8 @@ async def _deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus)
                 output_size=size, result_url=url, cost_reported=status.cost,
             )
     if cancelled:  # asked for while the video was uploading
-        return await _cancel_delivery(rt, job_id, attempt, status, key, bucket, stored=True)
+        return await _cancel_delivery(rt, job_id, attempt, status, key, bucket, stored=True,
+                                      storage=storage)
     log.info("job %s completed", job_id, extra={"job_id": job_id, "account_id": job.account_id})
     await _notify(rt, job_id, "completed")
     return Next.done()
@@ -300,13 +325,13 @@ async def _deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus)
 
 async def _cancel_delivery(
     rt: Runtime, job_id: str, attempt: int, status: RenderStatus, key: str,
-    bucket: str | None, *, stored: bool,
+    bucket: str | None, *, stored: bool, storage=None,
 ) -> Next:
     """The job was cancelled while its video was being delivered: no video stays behind."""
     if status.output_path is not None:
         status.output_path.unlink(missing_ok=True)
     if stored or status.output_key:
-        await _quietly(rt.storage.delete(key=key, bucket=bucket))
+        await _quietly((storage or rt.storage).delete(key=key, bucket=bucket))
     log.info("job %s cancelled during delivery; its video was deleted", job_id,
              extra={"job_id": job_id})
     return await _end(rt, job_id, attempt, "cancelled")

@@ -61,6 +61,9 @@ class RenderWorker:
             target=self._reconcile_loop, args=(actors.reconcile,), name="reconciler", daemon=True
         )
         self._timer.start()
+        # retention of the default storage (issue 16): a sweep now and every interval
+        self._sweeper = threading.Thread(target=self._sweep_loop, name="retention", daemon=True)
+        self._sweeper.start()
         log.info("worker started (%s broker, %s backend)", self.rt.settings.broker_url.split(":")[0],
                  self.rt.settings.render_backend)
         return self
@@ -72,6 +75,22 @@ class RenderWorker:
                 reconcile.send()
             except Exception:  # noqa: BLE001 - the broker may be briefly unreachable
                 log.warning("could not enqueue the reconciler", exc_info=True)
+            if self._stop.wait(interval):
+                return
+
+    def _sweep_loop(self) -> None:
+        from core import retention
+
+        interval = self.rt.settings.storage.sweep_interval
+        if self.rt.settings.storage.retention_days <= 0:
+            return
+        while not self._stop.is_set():
+            loop_thread = get_event_loop_thread()
+            try:
+                if loop_thread is not None:
+                    loop_thread.run_coroutine(retention.sweep(self.rt))
+            except Exception:  # noqa: BLE001 - the next sweep tries again
+                log.warning("the retention sweep failed", exc_info=True)
             if self._stop.wait(interval):
                 return
 

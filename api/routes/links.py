@@ -2,7 +2,8 @@
 
 ``GET /d/{job_id}?exp&sig`` is a job's ``result_url``: it checks the signature and
 expiry, counts the download and redirects to a fresh short-lived storage link (a presigned
-R2/S3 URL, or ``/media/...`` for local storage). ``GET /media/{key}?exp&sig[&filename]``
+R2/S3 URL — from the creator's own bucket when the job went there — or ``/media/...`` for
+local storage); 410 ``video_expired`` once the retention sweep deleted the video. ``GET /media/{key}?exp&sig[&filename]``
 serves local storage files with range requests so browsers can seek.
 """
 
@@ -22,6 +23,7 @@ from api.errors import LinkRefused
 from api.schemas import errors
 from core import downloads
 from core.errors import NotFound
+from core.storage import destinations
 from core.storage.base import content_disposition
 
 log = logging.getLogger("renderbot.api")
@@ -52,7 +54,8 @@ async def download(
         session=session, job_id=job_id,
         detail={"user_agent": (request.headers.get("user-agent") or "")[:200]},
     )
-    storage = runtime(request).storage
+    # the default storage, or the creator's own bucket the job's video went to
+    storage = await destinations.storage_of(runtime(request), session, found.destination_id)
     url = await storage.download_url(
         key=found.key, bucket=found.bucket, expires_in=settings.api.media_link_seconds,
         filename=found.filename,

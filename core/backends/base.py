@@ -16,6 +16,17 @@ RenderState = Literal["queued", "rendering", "done", "failed", "cancelled", "los
 
 
 @dataclass(frozen=True)
+class OutputTarget:
+    """A creator's own bucket the video goes to (issue 16): what a backend that writes
+    the output itself (Lambda's ``s3OutputProvider``) needs. Never logged."""
+
+    endpoint: str
+    region: str | None
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class RenderRequest:
     job_id: str
     attempt: int
@@ -24,6 +35,7 @@ class RenderRequest:
     settings: RenderSettings
     output_key: str
     output_bucket: str | None = None
+    output_target: OutputTarget | None = None  # None: the default storage
 
     @property
     def render_id(self) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import network
+from core.backends.base import OutputTarget
 from core.db import Database, utcnow
 from core.errors import InvalidInput, NotFound, RenderbotError
 from core.models import Account, StorageDestination
@@ -252,6 +253,31 @@ async def storage_of(rt, session: AsyncSession, destination_id: str | None):
     if row is None:
         raise NotFound("storage destination", destination_id)
     return storage_for(rt.settings, row)
+
+
+def output_target(settings: Settings, row: StorageDestination) -> OutputTarget:
+    """What a backend writing the video itself (Lambda) needs of the destination."""
+    return OutputTarget(
+        endpoint=row.endpoint, region=row.region, access_key_id=row.access_key_id,
+        secret_access_key=box_for(settings).decrypt(row.secret_ciphertext),
+    )
+
+
+async def delivery_storage(rt, destination_id: str | None) -> tuple[object, str | None]:
+    """``(storage, None)`` to deliver a job's video to, or ``(storage, why)`` when its
+    destination may not be used any more (its endpoint now fails the network policy).
+    No transaction is held during the policy's DNS lookup."""
+    if destination_id is None:
+        return rt.storage, None
+    async with rt.db.transaction() as session:
+        row = await session.get(StorageDestination, destination_id)
+        if row is None:
+            return rt.storage, "the job's storage destination no longer exists"
+        session.expunge(row)
+    storage = storage_for(rt.settings, row)
+    if not await endpoint_allowed(rt.settings, row):
+        return storage, "the destination's endpoint is now refused by the network policy"
+    return storage, None
 
 
 async def endpoint_allowed(settings: Settings, row: StorageDestination) -> bool:
