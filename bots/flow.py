@@ -202,6 +202,14 @@ async def recent_jobs(
     return await renders.list_(session=session, account_id=acct.id, limit=limit)
 
 
+async def storage_where(*, session: AsyncSession, settings: Settings, user: ChatUser) -> str:
+    """Where this chat user's renders go (their own bucket or renderbot's storage)."""
+    from core.storage import destinations
+
+    acct = await account(session=session, settings=settings, user=user)
+    return await destinations.where(session=session, settings=settings, account_id=acct.id)
+
+
 async def link(
     *, session: AsyncSession, user: ChatUser, code: str, settings: Settings | None = None
 ) -> AccountRead:

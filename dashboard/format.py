@@ -29,3 +29,17 @@ def usd(value: float | None) -> str:
 
 def when(value: datetime | None) -> str:
     return "—" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def destination(dest, expired_at: datetime | None = None) -> str:
+    """Where a job's video went (issue 16): the creator's bucket (never its secret) or the
+    default storage, and when retention deleted it."""
+    if dest is None:
+        where = "storage: the default storage"
+    else:
+        prefix = f"/{dest.prefix}" if dest.prefix else ""
+        where = (f"storage: the creator's bucket {dest.bucket}{prefix} at {dest.endpoint} "
+                 f"(key {dest.access_key_id_hint})")
+    if expired_at is not None:
+        where += f" · video deleted by retention {when(expired_at)}"
+    return where

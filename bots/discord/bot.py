@@ -168,8 +168,11 @@ class RenderBot(discord.Client):
             jobs = await flow.recent_jobs(
                 session=s, settings=self.settings, user=chat_user(interaction)
             )
+            where = await flow.storage_where(
+                session=s, settings=self.settings, user=chat_user(interaction)
+            )
         await interaction.response.send_message(
-            messages.renders_text(jobs), ephemeral=True, suppress_embeds=True
+            messages.renders_text(jobs, where), ephemeral=True, suppress_embeds=True
         )
 
     async def cmd_link(self, interaction: discord.Interaction, code: str) -> None:
@@ -370,7 +373,8 @@ async def credits_command(interaction: discord.Interaction) -> None:
     await interaction.client.cmd_credits(interaction)
 
 
-@app_commands.command(name="renders", description="Your recent renders, with links")
+@app_commands.command(name="renders",
+                      description="Your recent renders, with links, and where they are stored")
 async def renders_command(interaction: discord.Interaction) -> None:
     await interaction.client.cmd_renders(interaction)
 

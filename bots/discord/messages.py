@@ -133,10 +133,12 @@ def credits_text(statement: CreditsRead) -> str:
     return _fit("\n".join(lines))
 
 
-def renders_text(jobs: list[JobRead]) -> str:
+def renders_text(jobs: list[JobRead], where: str | None = None) -> str:
+    """``where``: one line saying where the renders go (core.storage.destinations)."""
     if not jobs:
-        return "No renders yet — start one with `/render`."
-    lines = ["**Your recent renders**"]
+        empty = "No renders yet — start one with `/render`."
+        return f"{empty}\n{where}" if where else empty
+    lines = ["**Your recent renders**", *([where] if where else [])]
     for job in jobs:
         line = progress.status(job)
         text = f"{line.emoji} `{job.id}` {line.headline.lower()}"

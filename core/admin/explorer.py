@@ -18,6 +18,8 @@ from core.errors import (
 )
 from core.models import JOB_STATES, Account, CreditEntry, Project, RenderJob
 from core.schemas import CreditEntryRead, JobEventRead, JobRead
+from core.storage import destinations
+from core.storage.destinations import DestinationRead
 
 STATES = JOB_STATES
 PLATFORMS = ("discord", "slack", "api", "cli")
@@ -121,6 +123,9 @@ class JobDetail(BaseModel):
     can_retry: bool
     can_refund: bool
     error_detail: str | None = None  # the full detail of job.error (admins only)
+    # issue 16: where the video went (never a secret) and when retention deleted it
+    destination: DestinationRead | None = None  # None: the default storage
+    output_expired_at: datetime | None = None
 
 
 async def job_detail(*, session: AsyncSession, job_id: str) -> JobDetail:
@@ -149,6 +154,9 @@ async def job_detail(*, session: AsyncSession, job_id: str) -> JobDetail:
         can_retry=row.status == "failed",
         can_refund=row.status in ("failed", "cancelled") and not refunded,
         error_detail=row.error_detail,
+        destination=await destinations.describe(session=session,
+                                                destination_id=row.destination_id),
+        output_expired_at=row.output_expired_at,
     )
 
 

@@ -288,3 +288,18 @@ async def endpoint_allowed(settings: Settings, row: StorageDestination) -> bool:
     except InvalidInput:
         return False
     return True
+
+
+def where_text(dest: DestinationRead | None, *, retention_days: int) -> str:
+    """One line for a creator (chat): where their renders go. Never a key or a secret."""
+    if dest is not None:
+        prefix = f" under `{dest.prefix}/`" if dest.prefix else ""
+        return f"Your renders go to your own bucket `{dest.bucket}`{prefix}."
+    kept = (f"kept {retention_days} days" if retention_days > 0 else "kept until deleted")
+    return f"Your renders go to renderbot's storage (videos are {kept})."
+
+
+async def where(*, session: AsyncSession, settings: Settings, account_id: str) -> str:
+    row = await active(session=session, account_id=account_id)
+    return where_text(None if row is None else read(row),
+                      retention_days=settings.storage.retention_days)

@@ -9,8 +9,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from core import admin
 from core.backends.instant import PLACEHOLDER
 from core.models import CreditEntry, RenderJob
+from dashboard import format as fmt
 from tests.fixtures.api import make_api_settings
 from tests.fixtures.creator_r2 import creator_r2  # noqa: F401 - a fixture
 from tests.fixtures.pipeline import TINY, wait_for
@@ -66,6 +68,18 @@ async def test_each_account_renders_into_its_own_bucket(
     assert recorded[job_a.id].destination_id is not None
     assert recorded[job_b.id].destination_id not in (None, recorded[job_a.id].destination_id)
     assert recorded[job_c.id].destination_id is None
+
+    # admins see where each video went (dashboard job detail), never the secret
+    async with db.transaction() as s:
+        detail_a = await admin.job_detail(session=s, job_id=job_a.id)
+        detail_c = await admin.job_detail(session=s, job_id=job_c.id)
+    assert detail_a.destination.bucket == bucket_a and detail_a.destination.prefix == "alice/videos"
+    assert detail_c.destination is None
+    assert creator_r2.a.secret_access_key not in detail_a.model_dump_json()
+    shown = fmt.destination(detail_a.destination)
+    assert shown == (f"storage: the creator's bucket {bucket_a}/alice/videos at "
+                     f"{creator_r2.a.endpoint_url} (key …0001)")
+    assert fmt.destination(None) == "storage: the default storage"
 
     async with httpx.AsyncClient(trust_env=False) as anonymous:
         for job, where in ((job_a, f"{creator_r2.a.endpoint_url}/{bucket_a}/alice/videos/"),
