@@ -381,7 +381,14 @@ class LambdaBackend:
         encoding = encoding_for(s.quality)
         bucket, key = self.output_target(request)
         out_name: dict[str, Any] = {"bucketName": bucket, "key": key}
-        if self.output_provider is not None:
+        if request.output_target is not None:  # the creator's own bucket (issue 16)
+            t = request.output_target
+            out_name["s3OutputProvider"] = {
+                "endpoint": t.endpoint, "accessKeyId": t.access_key_id,
+                "secretAccessKey": t.secret_access_key, "region": t.region or "auto",
+                "forcePathStyle": True,
+            }
+        elif self.output_provider is not None:
             out_name["s3OutputProvider"] = dict(self.output_provider)
         webhook = None
         if self.webhook_url and self.webhook_secret is not None:
