@@ -37,7 +37,7 @@ from typing import Any
 
 from core import pipeline
 from core.backends.base import RenderStatus
-from core.backends.lambda_ import classify_errors
+from core.backends.lambda_errors import classify_errors
 from core.models import RenderJob
 from core.notify import JobChange
 from core.runtime import Runtime

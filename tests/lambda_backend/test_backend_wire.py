@@ -10,7 +10,8 @@ from remotion_lambda import CustomCredentials, OutNameInputObject, RemotionClien
 from remotion_lambda.version import VERSION
 
 from core.backends.base import RenderError, RenderRequest, input_props
-from core.backends.lambda_ import LambdaBackend, LambdaNotConfigured, classify_errors
+from core.backends.lambda_ import LambdaBackend, LambdaNotConfigured
+from core.backends.lambda_errors import classify_errors
 from core.render.encoding import encoding_for
 from core.render_settings import RenderSettings
 from core.runtime import Runtime

@@ -77,7 +77,7 @@ def _render(harness: RealLambda, frames_per_lambda: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--renders", type=int, default=2)
+    parser.add_argument("--renders", type=int, default=2, help="0: the start-up time only")
     args = parser.parse_args()
     port = _free_port()
     work = Path(tempfile.mkdtemp(prefix="lambda-calibrate-"))
@@ -109,6 +109,8 @@ def main() -> None:
                 rows.append(row)
                 print(" ".join(f"{key}={value:.2f}" if isinstance(value, float) else
                                f"{key}={value}" for key, value in row.items()))
+        if not rows:
+            return
         one = statistics.median(r["renderer_s"] for r in rows if r["frames_per_lambda"] == 30)
         two = statistics.median(r["renderer_s"] for r in rows if r["frames_per_lambda"] == 15)
         frame = max(0.0, (one - two) / 15)
