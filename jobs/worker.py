@@ -28,6 +28,7 @@ from jobs.enqueue import host_queue
 
 log = logging.getLogger("renderbot.worker")
 WATCHDOG_INTERVAL = 1.0  # seconds between checks of Dramatiq's threads
+POLL_LATENCY_MS = 200
 
 
 class RenderWorker:
@@ -55,7 +56,10 @@ class RenderWorker:
         if isinstance(self.rt.backend, HostBound):
             # this process's poll queue: the polls of the renders its render server has
             broker.declare_queue(host_queue(self.rt.backend.host))
-        self._worker = Worker(broker, worker_threads=self.threads)
+        # worker_timeout: an idle Redis consumer looks again within this many ms (Dramatiq's
+        # default, 1000, is per hop: a poll goes through its delay queue, then this
+        # worker's own queue, which nothing else keeps warm)
+        self._worker = Worker(broker, worker_threads=self.threads, worker_timeout=POLL_LATENCY_MS)
         self._worker.start()
         self._timer = threading.Thread(
             target=self._reconcile_loop, args=(actors.reconcile,), name="reconciler", daemon=True
