@@ -120,6 +120,19 @@ class LambdaNotConfigured(ValueError):
     """Settings missing for ``RENDERBOT_RENDER_BACKEND=lambda``."""
 
 
+class _OneLambdaClient(RemotionClient):
+    """The SDK makes a new boto3 Lambda client for every call (remotion-lambda 4.0.527,
+    ``_invoke_lambda``): tens of ms of CPU per poll, which capped how many renders one
+    worker keeps polled (``benchmarks/lambda_polling.py``). One client per SDK thread."""
+
+    _lambda_client: Any = None
+
+    def _create_lambda_client(self) -> Any:
+        if self._lambda_client is None:
+            self._lambda_client = super()._create_lambda_client()
+        return self._lambda_client
+
+
 class _Sdk:
     """Runs the blocking SDK on a thread pool, one RemotionClient (and boto3 session) per
     thread."""
@@ -139,7 +152,7 @@ class _Sdk:
     def client(self) -> RemotionClient:
         client = getattr(self._local, "client", None)
         if client is None:
-            client = RemotionClient(
+            client = _OneLambdaClient(
                 region=self.region, serve_url=self.serve_url, function_name=self.function_name,
                 session=boto3.session.Session(region_name=self.region), config=self.config,
                 force_path_style=self.force_path_style,

@@ -223,3 +223,17 @@ def test_fatal_errors_are_classified(error, state, retryable, words):
         [{**error, "isFatal": True, "willRetry": False}])
     assert (got_state, got_retryable) == (state, retryable)
     assert words in message and "\n" not in message and len(message) <= 300
+
+
+async def test_polls_reuse_one_lambda_client_per_sdk_thread(backend_for, lambda_standin):
+    """The SDK makes a boto3 client per call (tens of ms of CPU): the backend keeps one
+    per SDK thread, which took one worker from 6 to ~60 renders polled every 2 s
+    (benchmarks/lambda_polling.py)."""
+    backend = backend_for(remotion=RemotionSettings(sdk_threads=1))
+    started = await backend.start(_request())
+    made = []
+    for _ in range(3):
+        await backend.status(started.ref)
+        made.append(await backend.sdk.call("_create_lambda_client"))
+    assert made[0] is made[1] is made[2]
+    await backend.cancel(started.ref)
