@@ -180,13 +180,10 @@ def _settings_from(data: dict) -> RenderSettings:
 
 async def _request(rt: Runtime, session, job: RenderJob) -> RenderRequest:
     settings = settings_of(job)
-    # The creator's own bucket, when one is set as the job first starts; the job records
-    # it (every later attempt, the link and the dashboard use the same one).
+    # The creator's own bucket set when the job was submitted (core.renders.submit records
+    # it): every attempt, the link and the dashboard use that one.
     dest = None
-    if job.attempts == 1 and job.destination_id is None:
-        dest = await destinations.active(session=session, account_id=job.account_id)
-        job.destination_id = dest.id if dest is not None else None
-    elif job.destination_id is not None:
+    if job.destination_id is not None:
         dest = await session.get(StorageDestination, job.destination_id)
     target = None
     if dest is not None:

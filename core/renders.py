@@ -31,6 +31,7 @@ from core.errors import IdempotencyConflict, InvalidInput, InvalidTransition, Jo
 from core.models import TERMINAL_STATES, JobEvent, Project, RenderJob
 from core.schemas import JobEventRead, JobRead, QuoteRead
 from core.settings import Settings
+from core.storage import destinations
 
 Enqueue = Callable[[str], None]
 Announce = Callable[[str, str], None]  # (job_id, change): tell the workers' notifiers
@@ -88,12 +89,15 @@ async def submit(
         if replay is not None:
             return Submitted(job=replay, created=False)
 
+    # issue 16: a render goes to the creator's own bucket set when it was submitted
+    destination = await destinations.active(session=session, account_id=account_id)
     job = RenderJob(
         account_id=account_id, project_id=project.id, status="queued",
         settings=valid.as_dict(), credit_cost=pricing.credit_cost(valid, settings.pricing),
         project_state=project.state, progress=0, attempts=0, backend=settings.render_backend,
         backend_info={}, origin=origin or {}, callback_url=callback_url,
         idempotency_key=idempotency_key, request_hash=digest,
+        destination_id=destination.id if destination is not None else None,
     )
     try:
         async with session.begin_nested():
