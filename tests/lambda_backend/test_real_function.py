@@ -51,6 +51,12 @@ async def _row(db, job_id: str) -> RenderJob:
         return await s.get(RenderJob, job_id)
 
 
+async def _costs_of(db, job_id: str) -> list[LambdaAttemptCost]:
+    async with db.transaction() as s:
+        return list((await s.scalars(select(LambdaAttemptCost).where(
+            LambdaAttemptCost.job_id == job_id).order_by(LambdaAttemptCost.attempt))).all())
+
+
 async def _run(db, settings, factory, *, props=None, within=180, seen=None):
     account = await factory.account(credits_=5)
     project = await factory.project(account, state={"props": props} if props else None)
@@ -200,8 +206,8 @@ async def test_cancel_mid_render_cancels_the_job_and_refunds(
         job = await _submit(db, settings, account, project, CLIP)
         await wait_for(db, job.id, statuses=("processing",), within=60)
         deadline = time.monotonic() + 60
-        while not harness.emulator.of("launch"):
-            assert time.monotonic() < deadline
+        while not (harness.emulator.of("launch") and await _costs_of(db, job.id)):
+            assert time.monotonic() < deadline  # launched, and polled at least once
             await asyncio.sleep(0.1)
         async with db.transaction() as s:
             await renders.cancel(session=s, account_id=account, job_id=job.id)
@@ -215,6 +221,10 @@ async def test_cancel_mid_render_cancels_the_job_and_refunds(
     assert f"renders/{render_id}/cancel.json" in keys
     assert await _entries(db, job.id) == ["debit", "refund"]
     assert await factory.balance(account) == 5
+    # the cancelled attempt's reported cost is kept (as of its last poll)
+    costs = await _costs_of(db, job.id)
+    assert [(c.attempt, c.render_id) for c in costs] == [(1, render_id)]
+    assert costs[0].cost_usd >= 0
 
 
 def moto_s3_aws(harness):
