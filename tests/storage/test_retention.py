@@ -89,3 +89,39 @@ async def test_zero_days_keeps_videos_forever(client, api_caller, db, instant_wo
     finally:
         await rt.close()
     assert (api_settings.var_dir / "media" / "renders" / f"{job.id}.mp4").is_file()
+
+
+async def test_workers_sweep_periodically(client, api_caller, db, api_settings):
+    """The hook in the worker (jobs/worker.py): a worker started later sweeps on its own."""
+    import asyncio
+    import time
+
+    from sqlalchemy import update
+
+    from jobs.worker import RenderWorker
+
+    caller = await api_caller()
+    first = RenderWorker(Runtime(api_settings), threads=1).start()
+    try:
+        job = await render(client, caller, db)
+    finally:
+        first.stop()
+    async with db.transaction() as s:  # finished 40 days ago
+        await s.execute(update(RenderJob).where(RenderJob.id == job.id)
+                        .values(finished_at=utcnow() - timedelta(days=40)))
+    sweeping = api_settings.model_copy(
+        update={"storage": StorageSettings(retention_days=30, sweep_interval=0.5)})
+    worker = RenderWorker(Runtime(sweeping), threads=1).start()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            async with db.transaction() as s:
+                row = await s.get(RenderJob, job.id, populate_existing=True)
+                expired_at = row.output_expired_at
+            if expired_at is not None or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        worker.stop()
+    assert expired_at is not None
+    assert not (api_settings.var_dir / "media" / "renders" / f"{job.id}.mp4").exists()
