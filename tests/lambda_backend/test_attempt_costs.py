@@ -13,7 +13,10 @@ from core import admin, pipeline
 from core.backends.base import RenderStatus
 from core.models import LambdaAttemptCost, RenderJob
 from core.runtime import Runtime
+from dashboard import format as fmt
+from tests.dashboard.apptest import metrics, run
 from tests.fixtures.api import free_port, make_api_settings
+from tests.fixtures.dashboard import app_test
 from tests.fixtures.pipeline import TINY
 from tests.pipeline.test_local_pipeline import _submit
 
@@ -25,7 +28,9 @@ async def _costs(db, job_id: str) -> list[tuple[int, str, float]]:
         return [(r.attempt, r.state, r.cost_usd) for r in rows]
 
 
-async def test_a_failed_then_a_completed_attempt_both_count(db, tmp_path, database_url, factory):
+async def test_a_failed_then_a_completed_attempt_both_count(
+    db, tmp_path, database_url, factory, dashboard_env
+):
     settings = make_api_settings(tmp_path, database_url, free_port(), render_backend="instant")
     rt = Runtime(settings)
     try:
@@ -62,3 +67,8 @@ async def test_a_failed_then_a_completed_attempt_both_count(db, tmp_path, databa
         assert cost.cost_per_credit == pytest.approx(0.0021)
     finally:
         await rt.close()
+    # ... and the dashboard shows that total beside the credits charged
+    shown = metrics(run(app_test()))
+    assert shown["Lambda cost (all attempts)"] == fmt.usd(0.0021)
+    assert shown["Credits charged (Lambda)"] == "1"
+    assert shown["Lambda cost reported"] == fmt.usd(0.0012)
