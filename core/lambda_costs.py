@@ -38,6 +38,8 @@ async def record_in(
     if row is None:
         row = LambdaAttemptCost(job_id=job_id, attempt=attempt, cost_usd=cost, state=state)
         session.add(row)
+    elif (row.cost_usd, row.state) == (cost, state):
+        return row  # most polls: nothing new, nothing written
     row.cost_usd, row.state, row.updated_at = cost, state, utcnow()
     row.render_id = (job.backend_info or {}).get("lambda_render_id")
     return row
