@@ -250,10 +250,14 @@ class _Handler(BaseHTTPRequestHandler):
         return fn, match.group(3) or ""
 
     def do_GET(self) -> None:  # noqa: N802 - GetFunction
-        fn, route = self._function()
-        if fn is None or route:
-            if not route and fn is None and not _ROUTE.match(self.path):
-                self._send(404)
+        if not _ROUTE.match(self.path.split("?", 1)[0]):
+            self._send(404)
+            return
+        fn, route = self._function()  # an unknown function has had its 404
+        if fn is None:
+            return
+        if route:
+            self._send(405)
             return
         config = {"FunctionName": fn.name, "FunctionArn": self.owner.arn(fn.name),
                   "Runtime": "nodejs20.x", "Handler": "index.handler", "Timeout": int(fn.timeout),
