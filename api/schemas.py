@@ -122,6 +122,10 @@ class RenderSettingsIn(BaseModel):
         None, examples=[["grain", "vignette"]],
         description="any of grain, vignette, glow, scanlines; default none",
     )
+    format: Literal["mp4", "webm", "gif"] | None = Field(
+        None, description="mp4 (H.264 + AAC), webm (VP9 + Opus) or gif (at most 15 s and 720 px"
+                          " on the longer side); default mp4",
+    )
 
     def to_core(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)

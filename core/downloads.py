@@ -62,9 +62,9 @@ def check(secret: bytes, job_id: str, exp: str | int | None, sig: str | None,
     return "ok"
 
 
-def filename_for(project_name: str | None, job_id: str) -> str:
+def filename_for(project_name: str | None, job_id: str, ext: str = "mp4") -> str:
     safe = "".join(c if c.isalnum() or c in "-_ " else "_" for c in project_name or "").strip()
-    return f"{safe or 'render'}-{job_id[-8:]}.mp4"
+    return f"{safe or 'render'}-{job_id[-8:]}.{ext}"
 
 
 class VideoExpired(RenderbotError):
@@ -129,6 +129,7 @@ async def record_download(
     await session.flush()
     return Download(
         job_id=job_id, key=row.output_key, bucket=row.output_bucket,
-        filename=filename_for(name, job_id), count=row.download_count,
+        filename=filename_for(name, job_id, row.output_key.rpartition(".")[2] or "mp4"),
+        count=row.download_count,
         destination_id=row.destination_id,
     )

@@ -51,7 +51,7 @@ from core.errors import InvalidTransition
 from core.models import Account, RenderJob, StorageDestination
 from core.notify import JobChange
 from core.render import governor
-from core.render_settings import RenderSettings
+from core.render_settings import FORMATS, RenderSettings
 from core.runtime import Runtime
 from core.storage import destinations
 from core.storage.base import StorageError, object_key
@@ -79,6 +79,7 @@ def settings_of(job: RenderJob) -> RenderSettings:
     return RenderSettings(
         resolution=tuple(data["resolution"]), frame_rate=data["frame_rate"],
         duration=data["duration"], quality=data["quality"], effects=tuple(data["effects"]),
+        format=data.get("format", "mp4"),
     )
 
 
@@ -175,6 +176,7 @@ def _settings_from(data: dict) -> RenderSettings:
     return RenderSettings(
         resolution=tuple(data["resolution"]), frame_rate=data["frame_rate"],
         duration=data["duration"], quality=data["quality"], effects=tuple(data["effects"]),
+        format=data.get("format", "mp4"),
     )
 
 
@@ -187,12 +189,13 @@ async def _request(rt: Runtime, session, job: RenderJob) -> RenderRequest:
         dest = await session.get(StorageDestination, job.destination_id)
     target = None
     if dest is not None:
-        key = object_key(prefix=dest.prefix, job_id=job.id)
+        key = object_key(prefix=dest.prefix, job_id=job.id, ext=settings.output.ext)
         job.output_bucket = dest.bucket
         target = destinations.output_target(rt.settings, dest)
     else:
         account = await session.get(Account, job.account_id)
-        key = object_key(prefix=account.storage_prefix if account else None, job_id=job.id)
+        key = object_key(prefix=account.storage_prefix if account else None, job_id=job.id,
+                         ext=settings.output.ext)
         job.output_bucket = account.storage_bucket if account else None
     job.output_key = key
     return RenderRequest(
@@ -201,6 +204,12 @@ async def _request(rt: Runtime, session, job: RenderJob) -> RenderRequest:
         input_props=input_props(job.project_state, settings), settings=settings,
         output_key=key, output_bucket=job.output_bucket, output_target=target,
     )
+
+
+def _content_type(key: str) -> str:
+    """The stored file's type from its extension (``object_key`` gives the format's)."""
+    ext = key.rpartition(".")[2]
+    return next((f.content_type for f in FORMATS.values() if f.ext == ext), "video/mp4")
 
 
 def _start_info(request: RenderRequest) -> dict:
@@ -291,7 +300,8 @@ async def _deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus)
     size = status.output_size
     try:
         if status.output_path is not None:
-            stored = await storage.put_file(key=key, path=status.output_path, bucket=bucket)
+            stored = await storage.put_file(key=key, path=status.output_path, bucket=bucket,
+                                            content_type=_content_type(key))
             size = stored.size
             status.output_path.unlink(missing_ok=True)
     except StorageError as exc:

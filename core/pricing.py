@@ -5,11 +5,15 @@
                              × (width × height) / (1920 × 1080)
                              × frame_rate / 30
                              × quality_multiplier[quality]
-                             × (1 + effect_surcharge × number_of_effects)))
+                             × (1 + effect_surcharge × number_of_effects)
+                             × format_multiplier[format]))
 
 With the defaults (10 credits a minute of 1080p30 medium; low ×0.75, high ×1.5; +10 % per
-effect; at least 1 credit): a 3-minute 1080p30 high render with two effects costs
-ceil(10 × 3 × 1 × 1 × 1.5 × 1.2) = 54 credits; a 4-second 720p30 high clip costs 1.
+effect; mp4 ×1, webm ×1.25 (VP9 encodes slower), gif ×0.75 (short, small, no audio);
+at least 1 credit): a 3-minute 1080p30 high mp4 with two effects costs
+ceil(10 × 3 × 1 × 1 × 1.5 × 1.2) = 54 credits, as webm ceil(54 × 1.25) = 68; a 4-second
+720p30 high clip costs 1. RENDERBOT_PRICING__FORMAT_MULTIPLIERS overrides the per-format
+factors (a partial override keeps the others).
 Exact rational arithmetic, so the same settings always cost the same on every machine.
 """
 
@@ -33,5 +37,6 @@ def credit_cost(settings: RenderSettings, pricing: PricingSettings) -> int:
         * Fraction(settings.frame_rate, REFERENCE_FPS)
         * Fraction(str(pricing.quality_multipliers[settings.quality]))
         * (1 + Fraction(str(pricing.effect_surcharge)) * len(settings.effects))
+        * Fraction(str(pricing.format_multipliers.get(settings.format, 1.0)))
     )
     return max(pricing.minimum, math.ceil(cost))

@@ -18,6 +18,29 @@ from core.settings import LimitSettings
 
 QUALITIES = ("high", "medium", "low")
 
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """What a ``format`` name means to the renderers and to storage."""
+
+    codec: str  # Remotion's codec name (local render server and Lambda)
+    ext: str  # the file's extension (storage keys, download names)
+    content_type: str
+    has_audio: bool
+
+
+# mp4: H.264 + AAC; webm: VP9 + Opus; gif: no audio, at most GIF_MAX_SECONDS and
+# GIF_MAX_SIDE px on its longer side
+FORMATS: dict[str, OutputFormat] = {
+    "mp4": OutputFormat("h264", "mp4", "video/mp4", True),
+    "webm": OutputFormat("vp9", "webm", "video/webm", True),
+    "gif": OutputFormat("gif", "gif", "image/gif", False),
+}
+DEFAULT_FORMAT = "mp4"
+GIF_MAX_SECONDS = 15
+GIF_MAX_SIDE = 720
+_KEYS = ("resolution", "frame_rate", "duration", "quality", "effects", "format")
+
 # name -> (width, height); the pickers in Slack and Discord offer these.
 PRESETS: dict[str, tuple[int, int]] = {
     "16:9 720p": (1280, 720),
@@ -37,6 +60,11 @@ class RenderSettings:
     duration: float = 10.0
     quality: str = "high"
     effects: tuple[str, ...] = field(default_factory=tuple)
+    format: str = DEFAULT_FORMAT
+
+    @property
+    def output(self) -> OutputFormat:
+        return FORMATS[self.format]
 
     @property
     def width(self) -> int:
@@ -60,7 +88,7 @@ class RenderSettings:
         fx = ", ".join(self.effects) if self.effects else "no effects"
         return (
             f"{self.width}x{self.height} · {self.frame_rate} fps · {self.duration:g} s"
-            f" · {self.quality} · {fx}"
+            f" · {self.quality} · {fx}" + ("" if self.format == DEFAULT_FORMAT else f" · {self.format}")
         )
 
 
@@ -69,24 +97,43 @@ def validate(raw: Mapping[str, Any] | RenderSettings | None, limits: LimitSettin
     if isinstance(raw, RenderSettings):
         raw = raw.as_dict()
     if raw is not None and not isinstance(raw, Mapping):
-        raise InvalidSettings("settings", "must be an object",
-                              "resolution, frame_rate, duration, quality, effects")
+        raise InvalidSettings("settings", "must be an object", ", ".join(_KEYS))
     raw = dict(raw or {})
-    unknown = set(raw) - {"resolution", "frame_rate", "duration", "quality", "effects"}
+    unknown = set(raw) - set(_KEYS)
     if unknown:
         first = sorted(str(k) for k in unknown)[0][:40]
         raise InvalidSettings(
-            first if first.strip() else "settings", "unknown setting",
-            "resolution, frame_rate, duration, quality, effects",
+            first if first.strip() else "settings", "unknown setting", ", ".join(_KEYS),
         )
     defaults = RenderSettings()
-    return RenderSettings(
+    settings = RenderSettings(
         resolution=_resolution(raw.get("resolution", defaults.resolution), limits),
         frame_rate=_frame_rate(raw.get("frame_rate", defaults.frame_rate), limits),
         duration=_duration(raw.get("duration", defaults.duration), limits),
         quality=_quality(raw.get("quality", defaults.quality)),
         effects=_effects(raw.get("effects", defaults.effects), limits),
+        format=_format(raw.get("format", defaults.format)),
     )
+    _check_gif(settings)
+    return settings
+
+
+def _format(value: Any) -> str:
+    if not isinstance(value, str) or value not in FORMATS:
+        raise InvalidSettings("format", f"{str(value)[:40]!r} is not a format", ", ".join(FORMATS))
+    return value
+
+
+def _check_gif(settings: RenderSettings) -> None:
+    """A GIF is short and small: GIF_MAX_SECONDS, GIF_MAX_SIDE px on its longer side."""
+    if settings.format != "gif":
+        return
+    if settings.duration > GIF_MAX_SECONDS:
+        raise InvalidSettings("duration", f"{settings.duration:g} s is too long for a GIF",
+                              f"at most {GIF_MAX_SECONDS} s for format gif")
+    if max(settings.resolution) > GIF_MAX_SIDE:
+        raise InvalidSettings("resolution", f"{settings.width}x{settings.height} is too large for a GIF",
+                              f"at most {GIF_MAX_SIDE} px on the longer side for format gif")
 
 
 def parse_resolution(text: str) -> tuple[int, int]:

@@ -57,6 +57,7 @@ class SettingsModel(BaseModel):
     duration: float = Field(examples=[10])
     quality: Literal["high", "medium", "low"]
     effects: list[str] = Field(examples=[["grain", "vignette"]])
+    format: Literal["mp4", "webm", "gif"] = "mp4"
 
 
 class QuoteRead(BaseModel):

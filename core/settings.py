@@ -43,6 +43,7 @@ def _url(env_name: str, schemes: tuple[str, ...] = ("http", "https"), *, optiona
 
 
 QUALITY_MULTIPLIERS = {"low": 0.75, "medium": 1.0, "high": 1.5}
+FORMAT_MULTIPLIERS = {"mp4": 1.0, "webm": 1.25, "gif": 0.75}
 
 
 class PricingSettings(BaseModel):
@@ -55,6 +56,23 @@ class PricingSettings(BaseModel):
     )
     effect_surcharge: float = Field(0.1, ge=0, allow_inf_nan=False, description="+10% per effect")
     minimum: int = Field(1, ge=1)
+    format_multipliers: dict[str, float] = Field(
+        default_factory=lambda: dict(FORMAT_MULTIPLIERS),
+        description="per format (mp4, webm, gif); a partial override keeps the other defaults",
+    )
+
+    @field_validator("format_multipliers")
+    @classmethod
+    def _merge_format_multipliers(cls, value: dict[str, float]) -> dict[str, float]:
+        name = "RENDERBOT_PRICING__FORMAT_MULTIPLIERS"
+        unknown = sorted(set(value) - set(FORMAT_MULTIPLIERS))
+        if unknown:
+            raise ValueError(f"{name}: unknown format {unknown[0]!r} "
+                             f"(allowed: {', '.join(FORMAT_MULTIPLIERS)})")
+        for fmt, factor in value.items():
+            if not math.isfinite(factor) or not 0 < factor <= 100:
+                raise ValueError(f"{name}: {fmt} must be a number above 0 (at most 100)")
+        return {**FORMAT_MULTIPLIERS, **value}
 
     @field_validator("quality_multipliers")
     @classmethod
@@ -80,6 +98,11 @@ class LimitSettings(BaseModel):
     min_duration: float = 1.0
     max_duration: float = 600.0
     effects: list[str] = ["grain", "vignette", "glow", "scanlines"]
+    # fair use (core/fairness.py): jobs past these wait queued, never fail
+    max_active_per_account: int = Field(3, ge=1, description="renders one account has running")
+    max_active_per_chat_server: int = Field(
+        10, ge=1, description="renders one Discord guild or Slack workspace has running"
+    )
 
 
 class WorkerSettings(BaseModel):

@@ -6,7 +6,7 @@ the function refuses a client of another version).
 
 start   ``render_media_on_lambda``: the job's input props (they carry width, height, fps,
         durationInFrames and effects; the same values go in ``force*`` too), h264 with
-        crf / x264 preset / audio bitrate from ``encoding_for(quality)``,
+        crf / x264 preset / audio bitrate from ``codec_settings(quality, codec)``,
         ``framesPerLambda`` from the planner (``core/render/lambda_planner.py``, recorded
         on the job), ``enableCancellation``, ``privacy: "no-acl"``, the completion webhook
         (url, secret, ``customData = {job_id, attempt}``) and ``outName`` naming the
@@ -98,7 +98,7 @@ from core.backends.lambda_errors import (
     is_flaky,
     one_line,
 )
-from core.render.encoding import encoding_for
+from core.render.encoding import codec_settings
 from core.render.lambda_planner import LambdaPlan, plan
 from core.render.lambda_planner import check as check_plan
 from core.render_settings import RenderSettings
@@ -280,7 +280,7 @@ class LambdaBackend:
 
     def render_params(self, request: RenderRequest, chosen: LambdaPlan) -> RenderMediaParams:
         s = request.settings
-        encoding = encoding_for(s.quality)
+        encoding = codec_settings(s.quality, s.output.codec)  # h264 | vp9 | gif
         bucket, key = self.output_target(request)
         out_name: dict[str, Any] = {"bucketName": bucket, "key": key}
         if request.output_target is not None:  # the creator's own bucket (issue 16)
@@ -301,11 +301,11 @@ class LambdaBackend:
         return RenderMediaParams(
             composition=request.composition,
             input_props=request.input_props,
-            codec="h264",
+            codec=encoding.codec,
             crf=encoding.crf,
             x264_preset=encoding.x264_preset,
             audio_bitrate=encoding.audio_bitrate,  # the function takes "192k" strings
-            pixel_format="yuv420p",
+            pixel_format=None if encoding.codec == "gif" else "yuv420p",
             color_space="bt709",
             frames_per_lambda=chosen.frames_per_lambda,
             enable_cancellation=True,

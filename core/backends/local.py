@@ -5,7 +5,7 @@ socket in the process's short runtime directory (``core/render/runtime_dir.py``)
 keeps one browser and one bundle warm, renders one job at a time by default and queues
 the rest (their queue position is reported as progress). Bundles are cached under
 ``RENDERBOT_RENDER_SERVER_DIR`` (default ``<var_dir>/render-server``), whose path may be
-as long as you like. Output goes to ``<var_dir>/renders/<render id>.mp4``; the pipeline
+as long as you like. Output goes to ``<var_dir>/renders/<render id>.<mp4|webm|gif>``; the pipeline
 then stores it.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from core.backends.base import RenderError, RenderRequest, RenderStatus
 from core.job_errors import kind_of_render_error
-from core.render.encoding import encoding_for
+from core.render.encoding import codec_settings
 from core.render.local_server import (
     LocalRenderServer,
     RenderRequestRejected,
@@ -62,7 +62,8 @@ class LocalBackend:
         return cls(server, (settings.var_dir / "renders").absolute())
 
     async def start(self, request: RenderRequest) -> str:
-        encoding = encoding_for(request.settings.quality)
+        output = request.settings.output  # the format: codec and file extension
+        encoding = codec_settings(request.settings.quality, output.codec)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         try:
             await self.server.ensure_started()
@@ -70,7 +71,8 @@ class LocalBackend:
                 render_id=request.render_id,
                 composition=request.composition,
                 input_props=request.input_props,
-                output_path=self.output_dir / f"{request.render_id}.mp4",
+                output_path=self.output_dir / f"{request.render_id}.{output.ext}",
+                codec=encoding.codec,
                 crf=encoding.crf,
                 x264_preset=encoding.x264_preset,
                 audio_bitrate=encoding.audio_bitrate,

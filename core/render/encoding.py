@@ -46,6 +46,35 @@ QUALITY_ENCODING: dict[str, EncodingSettings] = {
 }
 
 
+# webm (VP9 + Opus): libvpx-vp9's CRF scale is 0-63 (Remotion's default 28); the same
+# three intents. No x264 preset; Opus at the quality's audio bitrate.
+VP9_CRF: dict[str, int] = {"high": 24, "medium": 31, "low": 38}
+
+
+@dataclass(frozen=True)
+class CodecSettings:
+    """What a renderer (local server or Lambda) is given for one quality in one codec."""
+
+    codec: str  # Remotion's codec: h264 | vp9 | gif
+    crf: int | None
+    x264_preset: str | None
+    audio_bitrate: str | None
+
+
+def codec_settings(quality: str, codec: str = "h264") -> CodecSettings:
+    """Encoder settings for a quality in a Remotion codec (``h264``, ``vp9``, ``gif``).
+
+    A GIF has no CRF, no preset and no audio: Remotion refuses them for ``gif``."""
+    base = encoding_for(quality)
+    if codec == "h264":
+        return CodecSettings("h264", base.crf, base.x264_preset, base.audio_bitrate)
+    if codec == "vp9":
+        return CodecSettings("vp9", VP9_CRF[quality], None, base.audio_bitrate)
+    if codec == "gif":
+        return CodecSettings("gif", None, None, None)
+    raise ValueError(f"unknown codec {codec!r} (expected h264, vp9 or gif)")
+
+
 def encoding_for(quality: str) -> EncodingSettings:
     """The encoder settings for a quality name ("high", "medium", "low")."""
     try:

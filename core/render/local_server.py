@@ -227,11 +227,12 @@ class LocalRenderServer:
         render_id: str,
         input_props: dict[str, Any],
         output_path: Path,
-        crf: int,
-        x264_preset: str,
+        crf: int | None,
+        x264_preset: str | None,
         audio_bitrate: str | None,
         composition: str = "Visualizer",
         concurrency: int | None = None,
+        codec: str = "h264",
     ) -> LocalRenderStatus:
         """Queue a render (idempotent by ``render_id``) and return its status."""
         body: dict[str, Any] = {
@@ -239,7 +240,7 @@ class LocalRenderServer:
             "composition": composition,
             "inputProps": input_props,
             "outputPath": _absolute(output_path),
-            "codec": "h264",
+            "codec": codec,  # h264 | vp9 | gif; output_path ends in .mp4 | .webm | .gif
             "crf": crf,
             "x264Preset": x264_preset,
             "audioBitrate": audio_bitrate,

@@ -427,7 +427,8 @@ const statusOf = (r) => ({
 	finishedAt: r.finishedAt,
 });
 
-const CODECS = new Set(['h264']);
+// codec -> the output file's extension (Remotion picks the muxer from it) and its crf range
+const CODECS = new Map([['h264', {ext: '.mp4', crf: [1, 51]}], ['vp9', {ext: '.webm', crf: [0, 63]}], ['gif', {ext: '.gif', crf: null}]]);
 const PIXEL_FORMATS = new Set(['yuv420p']);
 const X264_PRESETS = new Set(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow', 'placebo']);
 
@@ -437,11 +438,13 @@ const validateRequest = (body) => {
 	if (typeof body.id !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(body.id)) problems.push('id must be 1-128 chars of [A-Za-z0-9._:-]');
 	if (body.composition !== undefined && typeof body.composition !== 'string') problems.push('composition must be a string');
 	if (!body.inputProps || typeof body.inputProps !== 'object' || Array.isArray(body.inputProps)) problems.push('inputProps must be an object');
-	if (typeof body.outputPath !== 'string' || !path.isAbsolute(body.outputPath) || !body.outputPath.endsWith('.mp4')) problems.push('outputPath must be an absolute path ending in .mp4');
-	if (body.codec !== undefined && !CODECS.has(body.codec)) problems.push(`codec must be one of ${[...CODECS]}`);
+	const codec = CODECS.get(body.codec === undefined ? 'h264' : body.codec);
+	if (!codec) problems.push(`codec must be one of ${[...CODECS.keys()]}`);
+	if (typeof body.outputPath !== 'string' || !path.isAbsolute(body.outputPath) || (codec && !body.outputPath.endsWith(codec.ext))) problems.push(`outputPath must be an absolute path ending in ${codec ? codec.ext : 'the codec\'s extension'}`);
 	if (body.pixelFormat !== undefined && !PIXEL_FORMATS.has(body.pixelFormat)) problems.push(`pixelFormat must be one of ${[...PIXEL_FORMATS]}`);
-	if (body.crf !== undefined && body.crf !== null && !(Number.isInteger(body.crf) && body.crf >= 1 && body.crf <= 51)) problems.push('crf must be an integer 1-51');
+	if (codec && body.crf !== undefined && body.crf !== null && !(codec.crf && Number.isInteger(body.crf) && body.crf >= codec.crf[0] && body.crf <= codec.crf[1])) problems.push(codec.crf ? `crf must be an integer ${codec.crf[0]}-${codec.crf[1]}` : 'crf must be null for this codec');
 	if (body.x264Preset !== undefined && body.x264Preset !== null && !X264_PRESETS.has(body.x264Preset)) problems.push('x264Preset is not a valid x264 preset');
+	if (body.x264Preset !== undefined && body.x264Preset !== null && body.codec !== undefined && body.codec !== 'h264') problems.push('x264Preset is only for h264');
 	if (body.audioBitrate !== undefined && body.audioBitrate !== null && !/^\d+(\.\d+)?[kKmM]?$/.test(String(body.audioBitrate))) problems.push('audioBitrate must look like "128k"');
 	if (body.concurrency !== undefined && body.concurrency !== null && !(Number.isInteger(body.concurrency) && body.concurrency >= 1 && body.concurrency <= 16)) problems.push('concurrency must be an integer 1-16');
 	return problems;
@@ -544,8 +547,9 @@ const pump = () => {
 const tempPathFor = (outputPath, id) => {
 	const dir = path.dirname(outputPath);
 	const safe = id.replace(/[^A-Za-z0-9._-]/g, '_');
-	// must keep the .mp4 extension: Remotion picks the muxer (and faststart) from it
-	return path.join(dir, `.${path.basename(outputPath, '.mp4')}.${safe}.partial.mp4`);
+	// must keep the extension (.mp4, .webm, .gif): Remotion picks the muxer (and faststart) from it
+	const ext = path.extname(outputPath);
+	return path.join(dir, `.${path.basename(outputPath, ext)}.${safe}.partial${ext}`);
 };
 
 const runRender = async (record) => {
@@ -624,8 +628,8 @@ const runRender = async (record) => {
 			overwrite: true,
 			crf: req.crf,
 			x264Preset: req.x264Preset,
-			audioBitrate: req.audioBitrate,
-			pixelFormat: req.pixelFormat,
+			audioBitrate: req.codec === 'gif' ? null : req.audioBitrate, // a GIF has no audio
+			pixelFormat: req.codec === 'gif' ? undefined : req.pixelFormat,
 			// limited-range BT.709, tagged: what social platforms expect (Remotion's
 			// "default" leaves x264 to emit full-range yuvj420p from the JPEG frames)
 			colorSpace: 'bt709',
