@@ -1,10 +1,12 @@
 """After the bot posts a status message (or a user cancels): show the job's newest state.
 
-The bot does not edit the message itself — that would be a second client editing it. It
-tells the workers' notifiers, as the Remotion webhook does (``announce_change``): the
-worker's paced sender, the one every edit goes through, shows the newest state (and pings
-if the job already ended). Only when no worker can be reached (the embedded default with
-the bot in a process of its own) does this process install the same notifier itself.
+The bot does not edit the message through a client of its own. With a Redis broker it
+tells the workers' notifiers, as the Remotion webhook does (``announce_change``): a
+worker's paced sender shows the newest state (and pings if the job already ended). On the
+embedded default (one process) it hands the state to the same notifier installed on its
+own runtime: a paced sender whose versions, leases and interval live in the process's
+shared state (:mod:`bots.shared_state`), shared with the in-process worker's sender — so
+the edits of one message still go one at a time and never backwards.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ async def show_newest(rt: Runtime, job_id: str, *, install) -> None:
     async with rt.db.transaction() as s:
         job = await flow.job(session=s, job_id=job_id)
     change = job.status if job.is_final else "progress"
-    announce = announcer_for(rt.settings)
+    in_redis = rt.settings.broker_url.startswith(("redis://", "rediss://", "unix://"))
+    announce = announcer_for(rt.settings) if in_redis else None
     if announce is not None:
         try:
             announce(job_id, change)

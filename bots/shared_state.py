@@ -10,12 +10,14 @@ same time. Through this store they behave as one paced sender per platform token
   message's last edit (by any process) is ``interval`` seconds old; after a success it
   records its version. One edit of a message is in flight at a time, anywhere, and a delivered
   version never goes backwards, so a final edit is the last write.
-* **Budgets** (Redis only; one process needs none beyond its own pacing): a 429's
+* **Budgets**: a 429's
   ``retry_after`` blocks the bucket (or the token, for a global limit) for every process
   (:meth:`block`, :meth:`blocked_for`); Discord's per-route buckets as the responses
   describe them (``X-RateLimit-Bucket`` / ``-Remaining`` / ``-Reset-After``, the way
-  discord.py learns them) are spent by every process (:meth:`learn`, :meth:`take`); rate
-  budgets per token or per workspace are ``limits`` moving windows (:meth:`hit`).
+  discord.py learns them) are spent by every process (:meth:`learn`, :meth:`take`); the
+  per-workspace budgets (calls a minute) are ``limits`` moving windows (:meth:`hit`) and the
+  token's global budget (calls a second) is paced evenly (:meth:`pace`, GCRA: a refused
+  call learns exactly when it may go, and final states may use more of the burst).
 
 Kept in Redis when the broker is Redis, else in this process's memory (the embedded
 default runs one process). When Redis cannot be reached the sender carries on with its own
@@ -123,6 +125,17 @@ for _, name in ipairs({h, ARGV[1]}) do  -- by the bucket and by the route (not l
 end
 return 1
 """
+# GCRA (the "generic cell rate algorithm"): KEYS: theoretical arrival time (ms);
+# ARGV: now ms, ms per call, tolerance ms -> 0 (go, counted) or ms until allowed
+_PACE = """
+local now = tonumber(ARGV[1])
+local tat = math.max(tonumber(redis.call('GET', KEYS[1])) or 0, now)
+local allowed_at = tat - tonumber(ARGV[3])
+if allowed_at > now then return math.ceil(allowed_at - now) end
+local new = tat + tonumber(ARGV[2])
+redis.call('SET', KEYS[1], tostring(new), 'PX', math.ceil(new - now) + 1000)
+return 0
+"""
 _BLOCK = """
 local left = redis.call('PTTL', KEYS[1])
 if tonumber(ARGV[1]) > left then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
@@ -142,9 +155,8 @@ def namespace(platform: str, token: str) -> str:
 
 
 class SharedState:
-    """In this process's memory: versions and leases (one process, one sender)."""
-
-    shares_budgets = False
+    """In this process's memory: what the process's senders of one token share (the
+    embedded default runs the bot and the worker in one process)."""
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
@@ -153,6 +165,11 @@ class SharedState:
         self._leases: dict[str, tuple[str, float]] = {}
         self._last: dict[str, float] = {}
         self._pending: dict[str, tuple[str, float]] = {}
+        self._blocks: dict[str, float] = {}
+        self._routes: dict[str, str] = {}
+        self._buckets: dict[str, tuple[int, float]] = {}
+        self._windows: dict[str, list[float]] = {}
+        self._pace: dict[str, float] = {}
 
     async def claim(self, key: str, version: str, owner: str, hold: float,
                     interval: float = 0.0) -> tuple[Claim, float]:
@@ -213,33 +230,80 @@ class SharedState:
             self._leases[key] = (owner, time.monotonic() + hold)
             return True
 
-    # --- budgets: only shared between processes in Redis --------------------------------
+    # --- budgets: every sender of this process (the bot's and the worker's) ------------
 
     async def blocked_for(self, scope: str) -> float:
-        return 0.0
+        with self._lock:
+            return max(0.0, self._blocks.get(scope, 0.0) - time.monotonic())
 
     async def block(self, scope: str, seconds: float) -> None:
-        return None
+        with self._lock:
+            until = time.monotonic() + seconds
+            self._blocks[scope] = max(self._blocks.get(scope, 0.0), until)
+
+    def _bucket_of(self, route: str, bucket: str | None) -> str:
+        if bucket:
+            self._routes[route] = bucket
+        return self._routes.get(route, route)
 
     async def take(self, route: str, major: str) -> float:
-        return 0.0
+        with self._lock:
+            now = time.monotonic()
+            name = f"{self._bucket_of(route, None)}:{major}"
+            blocked = max(self._blocks.get(f"bucket:{name}", 0.0),
+                          self._blocks.get(f"bucket:{route}:{major}", 0.0)) - now
+            if blocked > 0:
+                return blocked
+            learnt = self._buckets.get(name)
+            if learnt is None or learnt[1] <= now:
+                return 0.0
+            if learnt[0] <= 0:
+                return max(0.001, learnt[1] - now)
+            self._buckets[name] = (learnt[0] - 1, learnt[1])
+            return 0.0
 
     async def learn(self, route: str, major: str, bucket: str | None, remaining: int,
                     reset_after: float) -> None:
-        return None
+        with self._lock:
+            name = f"{self._bucket_of(route, bucket)}:{major}"
+            reset = time.monotonic() + reset_after
+            old = self._buckets.get(name)
+            if old is not None and abs(old[1] - reset) < 0.25:
+                remaining = min(remaining, old[0])
+            self._buckets[name] = (remaining, reset)
 
     async def block_route(self, route: str, major: str, bucket: str | None,
                           seconds: float) -> None:
-        return None
+        with self._lock:
+            name = self._bucket_of(route, bucket)
+        for scope in {f"bucket:{name}:{major}", f"bucket:{route}:{major}"}:
+            await self.block(scope, seconds)
 
     async def hit(self, item: RateLimitItem, *identifiers: str) -> float:
-        return 0.0
+        """A moving window of ``item.amount`` calls per ``item.get_expiry()`` seconds."""
+        with self._lock:
+            now, expiry = time.monotonic(), item.get_expiry()
+            window = self._windows.setdefault(item.key_for(*identifiers), [])
+            while window and window[0] <= now - expiry:
+                window.pop(0)
+            if len(window) >= item.amount:
+                return max(0.001, window[0] + expiry - now)
+            window.append(now)
+            return 0.0
+
+    async def pace(self, scope: str, per_second: float, tolerance: float) -> float:
+        """Evenly spaced calls (GCRA), as :meth:`RedisSharedState.pace`."""
+        with self._lock:
+            now = time.monotonic()
+            tat = max(self._pace.get(scope, 0.0), now)
+            if tat - tolerance > now:
+                return tat - tolerance - now
+            self._pace[scope] = tat + 1 / per_second
+            return 0.0
 
 
 class RedisSharedState(SharedState):
     """In Redis: every process of the app sees the same versions, leases and budgets."""
-
-    shares_budgets = True
 
     def __init__(self, prefix: str, url: str) -> None:
         super().__init__(prefix)
@@ -258,7 +322,7 @@ class RedisSharedState(SharedState):
                 ("claim", _CLAIM), ("delivered", _DELIVERED), ("release", _RELEASE),
                 ("pending", _PENDING),
                 ("current", _CURRENT), ("take", _TAKE), ("learn", _LEARN),
-                ("block_route", _BLOCK_ROUTE), ("block", _BLOCK))}
+                ("block_route", _BLOCK_ROUTE), ("block", _BLOCK), ("pace", _PACE))}
             self._clients[loop] = found
         return found
 
@@ -310,24 +374,33 @@ class RedisSharedState(SharedState):
         await self._run("block", [f"{self.prefix}block:{scope}"],
                         [max(1, int(seconds * 1000))], 1)
 
-    def _routes(self) -> str:
+    def _route_map(self) -> str:
         return f"{self.prefix}routes"
 
     async def take(self, route: str, major: str) -> float:
-        left = await self._run("take", [self._routes()],
+        left = await self._run("take", [self._route_map()],
                                [route, major, int(time.time() * 1000), self.prefix], 0)
         return int(left) / 1000
 
     async def learn(self, route: str, major: str, bucket: str | None, remaining: int,
                     reset_after: float) -> None:
-        await self._run("learn", [self._routes()], [
+        await self._run("learn", [self._route_map()], [
             route, major, bucket or "", remaining, int(reset_after * 1000),
             int(time.time() * 1000), self.prefix], 1)
 
     async def block_route(self, route: str, major: str, bucket: str | None,
                           seconds: float) -> None:
-        await self._run("block_route", [self._routes()], [
+        await self._run("block_route", [self._route_map()], [
             route, major, bucket or "", max(1, int(seconds * 1000)), self.prefix], 1)
+
+    async def pace(self, scope: str, per_second: float, tolerance: float) -> float:
+        """One call of an evenly spaced budget shared by every process (GCRA): 0 when it
+        may go now (and is counted), else seconds until it may. ``tolerance`` seconds of
+        burst: any second sees at most ``per_second`` + ``tolerance × per_second`` calls; a
+        smaller tolerance for some calls leaves the rest of the burst to the others."""
+        left = await self._run("pace", [f"{self.prefix}pace:{scope}"], [
+            int(time.time() * 1000), 1000 / per_second, int(tolerance * 1000)], 0)
+        return int(left) / 1000
 
     async def hit(self, item: RateLimitItem, *identifiers: str) -> float:
         """One call of a moving-window budget (``limits``); 0 when allowed, else seconds

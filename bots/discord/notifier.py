@@ -47,7 +47,9 @@ class DiscordNotifier:
         return cls(StatusSender(
             token=token, api_base=api_base(settings),
             edit_interval=d.edit_interval, global_rate=d.global_rate,
-            shared=shared_state.for_broker(settings.broker_url, "discord", token),
+            # keyed by the token and the API it talks to (the tests' fakes share a token)
+            shared=shared_state.for_broker(settings.broker_url, "discord",
+                                           f"{token}@{api_base(settings)}"),
         ))
 
     async def job_changed(self, job: JobRead, change: JobChange) -> None:

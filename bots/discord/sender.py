@@ -17,7 +17,7 @@ bucket; we want the opposite — one pending edit per message, always the newest
   by ``terminal_attempts``); progress edits give up sooner — the next state follows anyway.
 * Permanent errors (401 bad token, 403, 404 deleted message) drop the slot.
 * **Every process of the token** (``shared``, Redis when the broker is Redis): the global
-  budget is a ``limits`` moving window, the per-route buckets learnt from any process's
+  budget is paced evenly in Redis (GCRA), the per-route buckets learnt from any process's
   responses are spent by all, and a 429's ``retry_after`` blocks the bucket (or the token)
   for all of them; the message's lease and delivered version keep edits in order.
 
@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import aiohttp
-from limits import RateLimitItemPerSecond
 
 from bots.pacing import (
     OK,
@@ -102,10 +101,10 @@ class StatusSender(PacedSender):
         super().__init__(interval=edit_interval, progress_attempts=progress_attempts, **pacing)
         self.token = token
         self.global_rate = global_rate
-        self._global_item = RateLimitItemPerSecond(max(1, int(global_rate)))
         self.api_base = api_base.rstrip("/")
         # any 1-second window sees at most rate + burst requests (≈ 1.1 × rate)
         self._global = TokenBucket(global_rate * 60, burst=max(1.0, min(5.0, global_rate / 10)))
+        self._burst = self._global.capacity  # the shared budget allows the same burst
         self._buckets: dict[str, _Bucket] = {}
 
     @property
@@ -158,7 +157,7 @@ class StatusSender(PacedSender):
 
     async def _shared_admit(self, slot: Slot) -> float:
         shared = self.shared
-        if shared is None or not shared.shares_budgets:
+        if shared is None:
             return 0.0
         route: _Route = slot.target
         seconds = await shared.blocked_for("global")
@@ -166,7 +165,11 @@ class StatusSender(PacedSender):
             seconds = await shared.take(route.template, route.major)
             if seconds > 0:
                 return seconds  # this bucket only
-            seconds = await shared.hit(self._global_item, "global")
+            # final states may use all of the burst, progress half of it: processes don't
+            # see each other's queues, this keeps "Done" from waiting behind progress
+            burst = self._burst / self.global_rate
+            seconds = await shared.pace("global", self.global_rate,
+                                        burst if slot.terminal else burst / 2)
         if seconds > 0:
             self._pause(seconds)  # the token's global limit: nobody goes
         return seconds
@@ -214,7 +217,7 @@ class StatusSender(PacedSender):
         return limited(retry_after)
 
     async def _learn_shared(self, route: _Route, headers) -> None:
-        if self.shared is None or not self.shared.shares_budgets:
+        if self.shared is None:
             return
         remaining, reset_after = headers.get("X-RateLimit-Remaining"), \
             headers.get("X-RateLimit-Reset-After")
@@ -229,7 +232,7 @@ class StatusSender(PacedSender):
 
     async def _block_shared(self, route: _Route, data: Any, headers, seconds: float) -> None:
         """A 429 holds for every process of the token: the bucket, or all of it (global)."""
-        if self.shared is None or not self.shared.shares_budgets:
+        if self.shared is None:
             return
         if _is_global(data, headers):
             await self.shared.block("global", seconds)

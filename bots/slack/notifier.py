@@ -48,7 +48,9 @@ class SlackNotifier:
             token_for=workspaces.BotTokens(settings, engine_of or _no_engine),
             api_base=workspaces.api_base(settings), update_interval=s.update_interval,
             per_team_updates_per_minute=s.per_team_updates_per_minute,
-            shared=shared_state.for_broker(settings.broker_url, "slack", _app_identity(settings)),
+            shared=shared_state.for_broker(
+                settings.broker_url, "slack",
+                f"{_app_identity(settings)}@{workspaces.api_base(settings)}"),
         ))
 
     async def job_changed(self, job: JobRead, change: JobChange) -> None:

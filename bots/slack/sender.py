@@ -179,7 +179,7 @@ class SlackSender(PacedSender):
 
     async def _shared_admit(self, slot: Slot) -> float:
         shared = self.shared
-        if shared is None or not shared.shares_budgets:
+        if shared is None:
             return 0.0
         budget = "/".join(slot.target.budget)
         seconds = await shared.blocked_for(budget)

@@ -1,6 +1,6 @@
 """What the chat senders of one token share (bots.shared_state): the same rules in process
-memory (embedded default) and in Redis (every process), checked on both; budgets only in
-Redis, between two instances as two processes would hold them."""
+memory (embedded default: the bot's and the worker's sender) and in Redis (every process:
+two instances here, as two processes hold them), checked on both."""
 
 from __future__ import annotations
 
@@ -66,9 +66,8 @@ async def test_an_expired_lease_is_taken_over(pair):
     assert (await b.claim("m4", LATER, "B", 5))[0] == "go"
 
 
-async def test_budgets_in_redis_hold_for_every_process(private_redis):
-    prefix = namespace("discord", "test-budgets")
-    a, b = RedisSharedState(prefix, private_redis.url), RedisSharedState(prefix, private_redis.url)
+async def test_budgets_hold_for_every_sender(pair):
+    a, b = pair
     route = "PATCH /channels/{channel_id}/messages/{message_id}"
     # a 429 seen by A blocks the token (global) for B
     await a.block("global", 0.5)
@@ -81,3 +80,6 @@ async def test_budgets_in_redis_hold_for_every_process(private_redis):
     # a 429 on a route blocks it by its bucket for everyone
     await a.block_route(route, "7003", None, 0.6)
     assert 0.3 < await b.take(route, "7003") <= 0.6
+    # the token's global pace: evenly spaced calls, a refused one learns when it may go
+    assert await a.pace("global", 10, 0.0) == 0.0
+    assert 0.05 < await b.pace("global", 10, 0.0) <= 0.1
