@@ -131,11 +131,28 @@ class RenderSettingsIn(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+Size = Annotated[list[StrictInt], Field(min_length=2, max_length=2, examples=[[1280, 720]])]
+
+
 class QuoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     project_id: Text = Field(max_length=64)
     settings: RenderSettingsIn = Field(default_factory=RenderSettingsIn)
+    variants: list[Size] | None = Field(
+        None, max_length=16, description="2-4 sizes [W, H]: quotes the batch (the sum)"
+    )
+
+
+class BatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    project_id: Text = Field(max_length=64)
+    settings: RenderSettingsIn = Field(default_factory=RenderSettingsIn)
+    variants: list[Size] = Field(
+        max_length=16, examples=[[[1280, 720], [720, 1280], [720, 720]]],
+        description="2-4 different sizes [W, H]; each is a job with these settings at that size",
+    )
 
 
 class RenderCreate(BaseModel):
@@ -167,10 +184,23 @@ class Job(BaseModel):
     finished_at: datetime | None = None
     queue_position: int | None = Field(None, description="1 = next to render (queued jobs)")
     eta_seconds: float | None = None
+    batch_id: str | None = Field(None, description="the batch this job is a variant of")
 
     @classmethod
     def of(cls, job: JobRead) -> Job:
         return cls.model_validate(job.model_dump(include=set(JOB_FIELDS)))
+
+
+class Batch(BaseModel):
+    """A batch of aspect variants: ONE debit of ``credit_cost`` (the sum)."""
+
+    id: str
+    status: str = Field(description="queued, processing, completed, failed, cancelled, or "
+                                    "partial (the variants ended differently)")
+    project_id: str
+    credit_cost: int
+    created_at: datetime
+    jobs: list[Job]
 
 
 class CallbackEvent(BaseModel):

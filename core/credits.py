@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import AccountNotFound, InsufficientCredits, InvalidInput, RefundNotAllowed
-from core.models import Account, CreditEntry, RenderJob
+from core.models import Account, CreditEntry, RenderBatch, RenderJob
 from core.schemas import CreditEntryRead, CreditsRead
 
 
@@ -50,6 +50,14 @@ async def debit_for_job(*, session: AsyncSession, job: RenderJob) -> CreditEntry
     )
 
 
+async def debit_for_batch(*, session: AsyncSession, batch: RenderBatch) -> CreditEntryRead:
+    """ONE debit for the sum of a batch's variants (core/batches.py)."""
+    return await _apply(
+        session=session, account_id=batch.account_id, kind="debit", amount=-batch.credit_cost,
+        idempotency_key=batch_debit_key(batch.id), note=f"batch {batch.id}",
+    )
+
+
 def refund_key(job_id: str, round_: int = 0) -> str:
     return f"refund:{job_id}" if round_ == 0 else f"refund:{job_id}:{round_}"
 
@@ -67,10 +75,10 @@ async def refund_job(
         raise RefundNotAllowed(job_id, "no such job")
     if job.status not in ("failed", "cancelled"):
         raise RefundNotAllowed(job_id, f"it is {job.status}")
-    charges = await _job_entries(session, job_id, "debit")
+    charges = await _charges(session, job)
     if not charges:
         raise RefundNotAllowed(job_id, "it was never charged")
-    round_ = len(charges) - 1
+    round_ = charges - 1
     return await _apply(
         session=session, account_id=job.account_id, kind="refund", amount=job.credit_cost,
         idempotency_key=refund_key(job_id, round_), job_id=job_id, note=note, actor=actor,
@@ -79,7 +87,7 @@ async def refund_job(
 
 async def charge_again(*, session: AsyncSession, job: RenderJob, actor: str) -> CreditEntryRead:
     """A further debit for an admin retry that re-charges the job."""
-    round_ = len(await _job_entries(session, job.id, "debit"))
+    round_ = await _charges(session, job)
     return await _apply(
         session=session, account_id=job.account_id, kind="debit", amount=-job.credit_cost,
         idempotency_key=f"debit:{job.id}:{round_}", job_id=job.id, actor=actor,
@@ -87,9 +95,26 @@ async def charge_again(*, session: AsyncSession, job: RenderJob, actor: str) -> 
 
 
 async def is_refunded(*, session: AsyncSession, job_id: str) -> bool:
-    debits = await _job_entries(session, job_id, "debit")
+    job = await session.get(RenderJob, job_id)
+    debits = await _charges(session, job) if job is not None else 0
     refunds = await _job_entries(session, job_id, "refund")
-    return bool(debits) and len(refunds) >= len(debits)
+    return bool(debits) and len(refunds) >= debits
+
+
+def batch_debit_key(batch_id: str) -> str:
+    """The one debit of a batch (core/batches.py): it charges every variant job."""
+    return f"debit:batch:{batch_id}"
+
+
+async def _charges(session: AsyncSession, job: RenderJob) -> int:
+    """How many times the job was charged: its own debits, plus its batch's one debit
+    (which covers each variant once; a variant is refunded alone)."""
+    count = len(await _job_entries(session, job.id, "debit"))
+    if job.batch_id is not None and await session.scalar(
+        select(CreditEntry.id).where(CreditEntry.idempotency_key == batch_debit_key(job.batch_id))
+    ) is not None:
+        count += 1
+    return count
 
 
 async def statement(*, session: AsyncSession, account_id: str, limit: int = 20) -> CreditsRead:

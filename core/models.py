@@ -107,6 +107,26 @@ class Project(Base):
     )
 
 
+class RenderBatch(Base):
+    """One confirm that renders 2-4 aspect variants of a project (issue 18): ONE ledger
+    debit (``debit:batch:<id>``) for the sum; each variant is a job with ``batch_id``."""
+
+    __tablename__ = "render_batch"
+    __table_args__ = (UniqueConstraint("account_id", "idempotency_key"),)
+
+    id: Mapped[str] = _id("bat")
+    account_id: Mapped[str] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"),
+                                            index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    variants: Mapped[list[Any]] = mapped_column(JSON)
+    credit_cost: Mapped[int] = mapped_column(Integer)
+    origin: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created()
+
+
 class RenderJob(Base):
     __tablename__ = "render_job"
     __table_args__ = (
@@ -127,6 +147,8 @@ class RenderJob(Base):
             "download_count", "credit_cost", "cost_reported",
         ),
         Index("ix_render_job_status_finished_at", "status", "finished_at"),
+        # fair use (core/fairness.py): active jobs per account and per chat server
+        Index("ix_render_job_status_account_id", "status", "account_id"),
     )
 
     id: Mapped[str] = _id("job")
@@ -166,6 +188,12 @@ class RenderJob(Base):
         ForeignKey("storage_destination.id", ondelete="SET NULL"), index=True
     )
     output_expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # issue 18: the batch this job is a variant of, and the chat server (a Discord guild or
+    # Slack workspace, "discord:<id>" / "slack:<id>") it came from, for fair use
+    batch_id: Mapped[str | None] = mapped_column(
+        ForeignKey("render_batch.id", ondelete="SET NULL"), index=True
+    )
+    chat_server: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[datetime] = _created()
     queued_at: Mapped[datetime] = _created()
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

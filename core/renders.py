@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import credits, pricing, projects
+from core import credits, fairness, pricing, projects
 from core import render_settings as rs
 from core.db import after_commit, utcnow
 from core.errors import IdempotencyConflict, InvalidInput, InvalidTransition, JobNotFound
@@ -98,6 +98,7 @@ async def submit(
         backend_info={}, origin=origin or {}, callback_url=callback_url,
         idempotency_key=idempotency_key, request_hash=digest,
         destination_id=destination.id if destination is not None else None,
+        chat_server=fairness.chat_server_of(origin),
     )
     try:
         async with session.begin_nested():
@@ -415,3 +416,8 @@ async def _read(session: AsyncSession, job: RenderJob) -> JobRead:
     read = JobRead.model_validate(job)
     return read.model_copy(update={"queue_position": await queue_position(session, job)})
 
+
+
+# for core.batches, which records variant jobs like submit does
+record_event = _event
+read = _read

@@ -86,6 +86,7 @@ class JobRead(_Read):
     finished_at: datetime | None = None
     queue_position: int | None = None
     eta_seconds: float | None = None
+    batch_id: str | None = None  # a variant of a batch (core/batches.py)
     attempts: int = 0
     backend: str
     cancel_requested: bool = False

@@ -23,7 +23,7 @@ from api.schemas import (
     Text,
     errors,
 )
-from core import callbacks, credits, network, projects, renders
+from core import batches, callbacks, credits, network, projects, renders
 from core.callbacks import CallbackAttemptRead
 from core.errors import JobNotFound, ProjectNotFound
 from core.schemas import CreditsRead, JobStatus, ProjectRead, QuoteRead
@@ -105,11 +105,19 @@ async def update_project(
 # --- quotes -----------------------------------------------------------------------------
 
 
-@router.post("/quotes", response_model=QuoteRead, tags=["renders"], responses=errors(404, 422))
+@router.post("/quotes", response_model=QuoteRead | batches.BatchQuoteRead, tags=["renders"],
+             responses=errors(404, 422))
 async def quote(
     body: QuoteRequest, caller: CallerDep, session: Session, settings: SettingsDep
-) -> QuoteRead:
-    """What a render with these settings would cost, and the balance now."""
+) -> QuoteRead | batches.BatchQuoteRead:
+    """What a render with these settings would cost, and the balance now; with
+    ``variants``, what the batch costs (the sum) and each variant's price."""
+    if body.variants is not None:
+        return await batches.quote(
+            session=session, settings=settings, account_id=caller.account_id,
+            project_id=_project_id(body.project_id), render_settings=body.settings.to_core(),
+            variants=body.variants,
+        )
     return await renders.quote(
         session=session, settings=settings, account_id=caller.account_id,
         project_id=_project_id(body.project_id), render_settings=body.settings.to_core(),

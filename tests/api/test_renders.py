@@ -13,7 +13,7 @@ from tests.fixtures.pipeline import TINY
 
 JOB_KEYS = {
     "id", "status", "progress", "project_id", "settings", "credit_cost", "result_url", "error",
-    "created_at", "started_at", "finished_at", "queue_position", "eta_seconds",
+    "created_at", "started_at", "finished_at", "queue_position", "eta_seconds", "batch_id",
 }
 
 
