@@ -1,19 +1,27 @@
-"""Create-render latency under load: 100 concurrent HTTP clients, three servers.
+"""Create-render throughput under load: 100 concurrent HTTP clients, two baselines.
 
-    .venv/bin/python benchmarks/submit_load.py [--clients 100] [--requests 5]
+    .venv/bin/python benchmarks/submit_load.py [--clients 100] [--requests 5] [--repeat 3]
 
 1. baseline: a trivial FastAPI endpoint (parse a JSON body, return JSON) under uvicorn;
 2. `renderbot serve` on the embedded default (SQLite, in-process queue and worker);
-3. `renderbot api` on PostgreSQL + Redis, with one `renderbot worker` beside it.
+3. baseline: the SQL a create commits, on SQLite, from a minimal aiosqlite script
+   (benchmarks/submit_sql_baseline.py);
+4. `renderbot api` on PostgreSQL + Redis, with one `renderbot worker` beside it;
+5. baseline: the same SQL on PostgreSQL from a minimal asyncpg script.
+
+The load generator is aiohttp (one keep-alive connection per client): it drives the
+trivial endpoint at many times renderbot's rate in the same run, so it is not what
+limits the figures (the ratio column says how far each server is from it). Each target
+is measured ``--repeat`` times (default 3); the table shows the medians.
 
 Each renderbot server runs with ``RENDERBOT_RENDER_BACKEND=instant`` (renders "finish" at
 once, see core/backends/instant.py), so this measures our own path: auth, rate limit,
 settings validation, the credits debit + job insert transaction, the enqueue, while the
 worker drains the queue on the same machine. Every client has its own account and API key
-(the default rate limit of 60 per key per minute stays on) and sends ``--requests``
+(the per-account rate limit is off: RENDERBOT_API__RENDERS_PER_MINUTE=0) and sends ``--requests``
 ``POST /v1/renders`` one after another; all clients run at once. Prints p50, p99 and max
 latency, throughput and the error count (anything but 202, or a transport error) per
-server, in one table.
+server, and the ratios to both baselines of the same run, in one table.
 
 PostgreSQL: ``RENDERBOT_BENCH_PG_URL`` (default postgresql+asyncpg://postgres@127.0.0.1:5432/postgres,
 used to create and drop a scratch database); Redis: ``RENDERBOT_BENCH_REDIS_URL`` (default
@@ -39,8 +47,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
+
+from benchmarks import submit_sql_baseline  # noqa: E402
 
 RENDERBOT = shutil.which("renderbot", path=str(Path(sys.executable).parent)) or "renderbot"
 SETTINGS = {"resolution": [320, 180], "frame_rate": 30, "duration": 1, "quality": "low"}
@@ -90,8 +101,8 @@ def serve_baseline(port: int) -> None:
 # --- set-up of the renderbot targets ----------------------------------------------------
 
 
-async def seed(database_url: str, clients: int, requests: int) -> list[tuple[str, str]]:
-    """One account (credits, API key, project) per client: [(key, project_id)]."""
+async def seed(database_url: str, clients: int, requests: int) -> list[tuple[str, str, str]]:
+    """One account (credits, API key, project) per client: [(key, project_id, account_id)]."""
     from core import accounts, credits, projects
     from core.db import Database
 
@@ -105,7 +116,7 @@ async def seed(database_url: str, clients: int, requests: int) -> list[tuple[str
                                     idempotency_key=f"bench:{account.id}")
                 key = await accounts.create_api_key(session=s, account_id=account.id)
                 project = await projects.create(session=s, account_id=account.id, name="bench")
-                out.append((key.key, project.id))
+                out.append((key.key, project.id, account.id))
     finally:
         await db.dispose()
     return out
@@ -168,6 +179,7 @@ def renderbot_env(var_dir: Path, port: int, **extra: str) -> dict:
         "RENDERBOT_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "RENDERBOT_WORKER__POLL_INTERVAL": "0.2",
         "RENDERBOT_API__LOG_FORMAT": "text",
+        "RENDERBOT_API__RENDERS_PER_MINUTE": "0",  # the benchmark measures the path, not the limit
     })
     env.update(extra)
     return env
@@ -176,42 +188,52 @@ def renderbot_env(var_dir: Path, port: int, **extra: str) -> dict:
 # --- the load ---------------------------------------------------------------------------
 
 
-async def load(url: str, callers: list[tuple[str, str]], requests: int) -> dict:
+async def load(url: str, callers: list[tuple[str, str, str]], requests: int) -> dict:
     latencies: list[float] = []
     errors: dict[str, int] = {}
-    limits = httpx.Limits(max_connections=len(callers) + 10,
-                          max_keepalive_connections=len(callers) + 10)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=len(callers) + 10)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(base_url=url, connector=connector, timeout=timeout) as client:
 
         async def one_client(key: str, project_id: str) -> None:
             headers = {"Authorization": f"Bearer {key}"}
+            body = {"project_id": project_id, "settings": SETTINGS}
             for _ in range(requests):
                 began = time.perf_counter()
                 try:
-                    r = await client.post("/v1/renders", headers=headers,
-                                          json={"project_id": project_id, "settings": SETTINGS})
-                    outcome = str(r.status_code)
-                except httpx.HTTPError as exc:
+                    async with client.post("/v1/renders", headers=headers, json=body) as r:
+                        await r.read()
+                        outcome = str(r.status)
+                except (aiohttp.ClientError, TimeoutError) as exc:
                     outcome = exc.__class__.__name__
                 latencies.append(time.perf_counter() - began)
                 if outcome != "202":
                     errors[outcome] = errors.get(outcome, 0) + 1
 
+        async def warm() -> None:
+            async with client.get("/healthz") as r:
+                await r.read()
+
         # Warm-up (connections, caches), not measured.
-        await asyncio.gather(*[client.get("/healthz") for _ in range(min(20, len(callers)))])
+        await asyncio.gather(*[warm() for _ in range(len(callers))])
         began = time.perf_counter()
-        await asyncio.gather(*[one_client(k, p) for k, p in callers])
+        await asyncio.gather(*[one_client(k, p) for k, p, _ in callers])
         wall = time.perf_counter() - began
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "p50": statistics.median(latencies) * 1000,
-        "p99": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
-        "max": latencies[-1] * 1000,
-        "rps": len(latencies) / wall,
-        "errors": sum(errors.values()),
-        "detail": errors,
-    }
+    return submit_sql_baseline._stats(latencies, wall, sum(errors.values())) | {"detail": errors}
+
+
+def repeated(args, measure) -> dict:
+    """``measure()`` ``args.repeat`` times: the median of each figure, and every req/s."""
+    runs = [measure() for _ in range(args.repeat)]
+    out = {k: statistics.median(r[k] for r in runs)
+           for k in ("p50", "p99", "max", "rps")}
+    out["errors"] = sum(r["errors"] for r in runs)
+    out["detail"] = {}
+    for r in runs:
+        for k, v in r["detail"].items():
+            out["detail"][k] = out["detail"].get(k, 0) + v
+    out["all_rps"] = [round(r["rps"], 1) for r in runs]
+    return out
 
 
 async def settled(database_url: str, expected: int, within: float = 120) -> tuple[int, int]:
@@ -248,8 +270,8 @@ def run_baseline(args, workdir: Path) -> dict:
                            dict(os.environ))
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, proc, workdir / "baseline.log")
-        callers = [("x", f"prj_{n}") for n in range(args.clients)]
-        return asyncio.run(load(url, callers, args.requests))
+        callers = [("x", f"prj_{n}", "") for n in range(args.clients)]
+        return repeated(args, lambda: asyncio.run(load(url, callers, args.requests)))
     finally:
         procs.stop()
 
@@ -260,7 +282,7 @@ def run_serve(args, workdir: Path) -> dict:
     var = workdir / "serve-var"
     database_url = f"sqlite+aiosqlite:///{var / 'renderbot.db'}"
     upgrade(database_url)
-    callers = asyncio.run(seed(database_url, args.clients, args.requests))
+    callers = asyncio.run(seed(database_url, args.clients, args.requests * args.repeat))
     port = free_port()
     procs = Procs(workdir)
     try:
@@ -268,12 +290,17 @@ def run_serve(args, workdir: Path) -> dict:
                            renderbot_env(var, port))
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, proc, workdir / "serve.log")
-        result = asyncio.run(load(url, callers, args.requests))
+        result = repeated(args, lambda: asyncio.run(load(url, callers, args.requests)))
         result["completed"], result["jobs"] = asyncio.run(
-            settled(database_url, args.clients * args.requests))
-        return result
+            settled(database_url, args.clients * args.requests * args.repeat))
     finally:
         procs.stop()
+    # the raw-SQL baseline on the same file, the server stopped (fresh accounts)
+    accounts = [(a, p) for _, p, a in
+                asyncio.run(seed(database_url, args.clients, args.requests * args.repeat))]
+    sql = repeated(args, lambda: asyncio.run(submit_sql_baseline.run_sqlite(
+        str(var / "renderbot.db"), accounts, args.requests)))
+    return result, sql
 
 
 def run_production(args, workdir: Path) -> dict:
@@ -288,21 +315,28 @@ def run_production(args, workdir: Path) -> dict:
     procs = Procs(workdir)
     try:
         upgrade(database_url)
-        callers = asyncio.run(seed(database_url, args.clients, args.requests))
+        callers = asyncio.run(seed(database_url, args.clients, args.requests * args.repeat))
         port = free_port()
         env = renderbot_env(
             workdir / "prod-var", port, RENDERBOT_DATABASE_URL=database_url,
             RENDERBOT_BROKER_URL=REDIS_URL, RENDERBOT_SECRET_KEY="bench-secret-0123456789",
         )
-        api = procs.start("api", [RENDERBOT, "api", "--port", str(port),
-                                  "--workers", str(args.api_workers)], env)
+        workers = [] if args.api_workers is None else ["--workers", str(args.api_workers)]
+        api = procs.start("api", [RENDERBOT, "api", "--port", str(port), *workers], env)
         procs.start("worker", [RENDERBOT, "worker", "--threads", "4"], env)
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, api, workdir / "api.log")
-        result = asyncio.run(load(url, callers, args.requests))
+        result = repeated(args, lambda: asyncio.run(load(url, callers, args.requests)))
         result["completed"], result["jobs"] = asyncio.run(
-            settled(database_url, args.clients * args.requests))
-        return result
+            settled(database_url, args.clients * args.requests * args.repeat))
+        procs.stop()
+        # the raw-SQL baseline on the same database, the servers stopped (fresh accounts)
+        accounts = [(a, p) for _, p, a in
+                    asyncio.run(seed(database_url, args.clients, args.requests * args.repeat))]
+        dsn = database_url.replace("postgresql+asyncpg", "postgresql")
+        sql = repeated(args, lambda: asyncio.run(submit_sql_baseline.run_postgres(
+            dsn, accounts, args.requests)))
+        return result, sql
     finally:
         procs.stop()
         asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -313,7 +347,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--requests", type=int, default=5, help="per client, one after another")
-    parser.add_argument("--api-workers", type=int, default=1, help="uvicorn workers of `renderbot api`")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per target (medians shown)")
+    parser.add_argument("--api-workers", type=int, default=None,
+                        help="uvicorn workers of `renderbot api` (default: its own default)")
     parser.add_argument("--skip-production", action="store_true",
                         help="no PostgreSQL + Redis run")
     parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
@@ -325,25 +361,34 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="rb-bench-") as tmp:
         workdir = Path(tmp)
-        runs = [("baseline: trivial FastAPI endpoint", run_baseline),
-                ("renderbot serve (SQLite, in-process)", run_serve)]
+        print("running: trivial FastAPI endpoint ...", file=sys.stderr, flush=True)
+        trivial = run_baseline(args, workdir)
+        rows.append(("baseline: trivial FastAPI endpoint", trivial, None))
+        print("running: renderbot serve + raw SQL on SQLite ...", file=sys.stderr, flush=True)
+        serve, sql = run_serve(args, workdir)
+        rows.append(("renderbot serve (SQLite, in-process)", serve, sql))
+        rows.append(("baseline: raw SQL, aiosqlite", sql, None))
         if not args.skip_production:
-            runs.append((f"renderbot api x{args.api_workers} (PostgreSQL + Redis)", run_production))
-        for label, fn in runs:
-            print(f"running: {label} ...", file=sys.stderr, flush=True)
-            rows.append((label, fn(args, workdir)))
+            print("running: renderbot api + raw SQL on PostgreSQL ...", file=sys.stderr, flush=True)
+            workers = "default" if args.api_workers is None else args.api_workers
+            api, sql = run_production(args, workdir)
+            rows.append((f"renderbot api x{workers} (PostgreSQL + Redis)", api, sql))
+            rows.append(("baseline: raw SQL, asyncpg", sql, None))
 
     print(f"\n{args.clients} concurrent clients x {args.requests} POST /v1/renders each "
-          f"(render backend: instant)\n")
-    header = f"{'server':<42} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s':>7} {'errors':>7}  jobs completed"
+          f"(render backend: instant, rate limit off), median of {args.repeat} runs\n")
+    header = (f"{'target':<44} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s':>7} "
+              f"{'x trivial':>9} {'x SQL':>6} {'errors':>6}  jobs completed  req/s of each run")
     print(header)
     print("-" * len(header))
-    for label, r in rows:
+    for label, r, sql in rows:
         jobs = f"{r['completed']}/{r['jobs']}" if "jobs" in r else "-"
-        print(f"{label:<42} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['max']:>8.1f} {r['rps']:>7.1f} "
-              f"{r['errors']:>7}  {jobs}")
+        vs_sql = f"{r['rps'] / sql['rps']:.2f}" if sql else "-"
+        print(f"{label:<44} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['max']:>8.1f} {r['rps']:>7.1f} "
+              f"{r['rps'] / trivial['rps']:>9.3f} {vs_sql:>6} {r['errors']:>6}  {jobs:<15} "
+              f"{r['all_rps']}")
         if r["detail"]:
-            print(f"{'':<42} errors by kind: {r['detail']}")
+            print(f"{'':<44} errors by kind: {r['detail']}")
 
 
 if __name__ == "__main__":
