@@ -53,6 +53,9 @@ class RenderWorker:
         from jobs import actors, callbacks
 
         callbacks.install(self.rt)  # webhook callers' callbacks: notifier + actor
+        from jobs import fair_wake
+
+        fair_wake.install(self.rt)  # fair use: a freed slot starts the next waiting job
         if isinstance(self.rt.backend, HostBound):
             # this process's poll queue: the polls of the renders its render server has
             broker.declare_queue(host_queue(self.rt.backend.host))
@@ -115,6 +118,7 @@ class RenderWorker:
             except Exception:  # noqa: BLE001
                 log.warning("closing the runtime failed", exc_info=True)
         self._worker.stop()
+        _forget(self._worker.broker, self._worker)
         self._worker = None
         broker = setup_broker(self.rt.settings)
         if isinstance(broker, StubBroker):
@@ -125,6 +129,14 @@ class RenderWorker:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _forget(broker, worker: Worker) -> None:
+    """Unhook a stopped Dramatiq worker from the broker. Dramatiq leaves its middleware
+    registered: a queue declared later (the next in-process worker's own poll queue)
+    would get a consumer in the stopped worker too, whose messages nobody runs."""
+    broker.middleware[:] = [m for m in broker.middleware
+                            if getattr(m, "worker", None) is not worker]
 
 
 def dead_threads(worker: Worker) -> list[str]:

@@ -78,3 +78,4 @@ async def test_the_cli_cancel_with_redis_unreachable_exits_0(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["status"] == "cancelled"
     assert await _refunds(db, job.id) == 1
+
