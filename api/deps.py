@@ -59,16 +59,22 @@ async def caller(
 ) -> Caller:
     """The account of a live API key; 401 for a missing, unknown or revoked one.
 
-    Checked in a transaction of its own, so the route's own work (a DNS lookup of a
-    callback URL, ...) happens before it takes any database lock.
+    Checked in a read-only transaction of its own, so the route's own work (a DNS lookup
+    of a callback URL, ...) happens before it takes any database lock, and the lookup
+    never waits for a writer on SQLite.
     """
     if credentials is None or not credentials.credentials:
         raise Unauthorized("missing API key: send Authorization: Bearer <api key>")
     key = credentials.credentials
-    async with request.app.state.rt.db.transaction() as s:
-        account_id = await accounts.account_for_api_key(session=s, key=key)
-    if account_id is None:
+    db = request.app.state.rt.db
+    async with db.read() as s:  # no write lock: last_used_at is written at most once a minute
+        live = await accounts.live_api_key(session=s, key=key)
+    if live is None:
         raise Unauthorized("unknown or revoked API key")
+    account_id, touch = live
+    if touch is not None:
+        async with db.transaction() as s:
+            await accounts.touch_api_key(session=s, key_id=touch)
     key_id = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:16]
     request.state.account_id = account_id
     return Caller(account_id=account_id, key_id=key_id)

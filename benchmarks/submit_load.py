@@ -21,7 +21,9 @@ worker drains the queue on the same machine. Every client has its own account an
 (the per-account rate limit is off: RENDERBOT_API__RENDERS_PER_MINUTE=0) and sends ``--requests``
 ``POST /v1/renders`` one after another; all clients run at once. Prints p50, p99 and max
 latency, throughput and the error count (anything but 202, or a transport error) per
-server, and the ratios to both baselines of the same run, in one table.
+server, and the ratios to both baselines of the same run, in one table, with the CPU
+time the server processes (and their workers) spent per request: on a shared, loaded
+machine that figure moves less than req/s.
 
 PostgreSQL: ``RENDERBOT_BENCH_PG_URL`` (default postgresql+asyncpg://postgres@127.0.0.1:5432/postgres,
 used to create and drop a scratch database); Redis: ``RENDERBOT_BENCH_REDIS_URL`` (default
@@ -188,6 +190,37 @@ def renderbot_env(var_dir: Path, port: int, **extra: str) -> dict:
 # --- the load ---------------------------------------------------------------------------
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes and all their descendants (Linux /proc)."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    wanted, grew = set(pids), True
+    while grew:
+        more = {pid for pid, (ppid, _) in stats.items() if ppid in wanted} - wanted
+        grew = bool(more)
+        wanted |= more
+    total = sum(stats[pid][1] for pid in wanted if pid in stats)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measured(args, url: str, callers, pids: list[int]) -> dict:
+    """``repeated`` load, with the server processes' CPU milliseconds per request."""
+
+    def once() -> dict:
+        before = cpu_seconds(pids)
+        result = asyncio.run(load(url, callers, args.requests))
+        result["cpu_ms"] = (cpu_seconds(pids) - before) * 1000 / result["requests"]
+        return result
+
+    return repeated(args, once)
+
+
 async def load(url: str, callers: list[tuple[str, str, str]], requests: int) -> dict:
     latencies: list[float] = []
     errors: dict[str, int] = {}
@@ -226,7 +259,7 @@ def repeated(args, measure) -> dict:
     """``measure()`` ``args.repeat`` times: the median of each figure, and every req/s."""
     runs = [measure() for _ in range(args.repeat)]
     out = {k: statistics.median(r[k] for r in runs)
-           for k in ("p50", "p99", "max", "rps")}
+           for k in ("p50", "p99", "max", "rps", "cpu_ms") if k in runs[0]}
     out["errors"] = sum(r["errors"] for r in runs)
     out["detail"] = {}
     for r in runs:
@@ -271,7 +304,7 @@ def run_baseline(args, workdir: Path) -> dict:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, proc, workdir / "baseline.log")
         callers = [("x", f"prj_{n}", "") for n in range(args.clients)]
-        return repeated(args, lambda: asyncio.run(load(url, callers, args.requests)))
+        return measured(args, url, callers, [proc.pid])
     finally:
         procs.stop()
 
@@ -290,7 +323,7 @@ def run_serve(args, workdir: Path) -> dict:
                            renderbot_env(var, port))
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, proc, workdir / "serve.log")
-        result = repeated(args, lambda: asyncio.run(load(url, callers, args.requests)))
+        result = measured(args, url, callers, [proc.pid])
         result["completed"], result["jobs"] = asyncio.run(
             settled(database_url, args.clients * args.requests * args.repeat))
     finally:
@@ -323,10 +356,10 @@ def run_production(args, workdir: Path) -> dict:
         )
         workers = [] if args.api_workers is None else ["--workers", str(args.api_workers)]
         api = procs.start("api", [RENDERBOT, "api", "--port", str(port), *workers], env)
-        procs.start("worker", [RENDERBOT, "worker", "--threads", "4"], env)
+        worker = procs.start("worker", [RENDERBOT, "worker", "--threads", "4"], env)
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, api, workdir / "api.log")
-        result = repeated(args, lambda: asyncio.run(load(url, callers, args.requests)))
+        result = measured(args, url, callers, [api.pid, worker.pid])
         result["completed"], result["jobs"] = asyncio.run(
             settled(database_url, args.clients * args.requests * args.repeat))
         procs.stop()
@@ -378,14 +411,15 @@ def main() -> None:
     print(f"\n{args.clients} concurrent clients x {args.requests} POST /v1/renders each "
           f"(render backend: instant, rate limit off), median of {args.repeat} runs\n")
     header = (f"{'target':<44} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s':>7} "
-              f"{'x trivial':>9} {'x SQL':>6} {'errors':>6}  jobs completed  req/s of each run")
+              f"{'x trivial':>9} {'x SQL':>6} {'errors':>6} {'CPU ms/req':>10}  jobs completed  req/s of each run")
     print(header)
     print("-" * len(header))
     for label, r, sql in rows:
         jobs = f"{r['completed']}/{r['jobs']}" if "jobs" in r else "-"
         vs_sql = f"{r['rps'] / sql['rps']:.2f}" if sql else "-"
+        cpu = f"{r['cpu_ms']:.1f}" if "cpu_ms" in r else "-"
         print(f"{label:<44} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['max']:>8.1f} {r['rps']:>7.1f} "
-              f"{r['rps'] / trivial['rps']:>9.3f} {vs_sql:>6} {r['errors']:>6}  {jobs:<15} "
+              f"{r['rps'] / trivial['rps']:>9.3f} {vs_sql:>6} {r['errors']:>6} {cpu:>10}  {jobs:<15} "
               f"{r['all_rps']}")
         if r["detail"]:
             print(f"{'':<44} errors by kind: {r['detail']}")

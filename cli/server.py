@@ -105,9 +105,13 @@ def _discord_in_background(settings: Settings) -> None:
 def api(
     host: str | None = HOST_OPTION,
     port: int | None = PORT_OPTION,
-    workers: int = typer.Option(1, "--workers", min=1, help="uvicorn worker processes"),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1,
+        help="uvicorn worker processes (default: one per CPU; a create is CPU-bound Python)"),
 ) -> None:
     """The HTTP API alone (production: PostgreSQL, Redis, `renderbot worker` elsewhere)."""
+    import os
+
     import uvicorn
 
     from core import logs
@@ -122,6 +126,9 @@ def api(
         prepare_database(settings)
     except Exception as exc:  # noqa: BLE001
         fail(f"database: {exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}")
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
     uvicorn.run(
         "api.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
         log_config=None, access_log=False, proxy_headers=True, lifespan="on",

@@ -90,13 +90,45 @@ async def create_api_key(*, session: AsyncSession, account_id: str) -> ApiKeyCre
     return ApiKeyCreated(id=row.id, account_id=account_id, key=key)
 
 
-async def account_for_api_key(*, session: AsyncSession, key: str) -> str | None:
-    """The account id of a live key, or None for an unknown or revoked one."""
-    row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(key)))
+# last_used_at is kept to this resolution: the request path writes it at most once per
+# key per minute (a write on every request serialised the embedded default's requests)
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+async def live_api_key(*, session: AsyncSession, key: str) -> tuple[str, str | None] | None:
+    """(account id, key row id to touch or None) of a live key, or None for an unknown or
+    revoked one. Only reads: the id is given when ``last_used_at`` is older than
+    LAST_USED_RESOLUTION (then :func:`touch_api_key` in a write transaction)."""
+    row = (await session.execute(
+        select(ApiKey.id, ApiKey.account_id, ApiKey.revoked_at, ApiKey.last_used_at)
+        .where(ApiKey.key_hash == hash_api_key(key))
+    )).first()
     if row is None or row.revoked_at is not None:
         return None
-    row.last_used_at = utcnow()
-    return row.account_id
+    last = row.last_used_at
+    stale = last is None or last < utcnow() - LAST_USED_RESOLUTION
+    return row.account_id, (row.id if stale else None)
+
+
+async def touch_api_key(*, session: AsyncSession, key_id: str) -> None:
+    now = utcnow()
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, (ApiKey.last_used_at.is_(None))
+               | (ApiKey.last_used_at < now - LAST_USED_RESOLUTION))
+        .values(last_used_at=now)
+    )
+
+
+async def account_for_api_key(*, session: AsyncSession, key: str) -> str | None:
+    """The account id of a live key, or None for an unknown or revoked one."""
+    live = await live_api_key(session=session, key=key)
+    if live is None:
+        return None
+    account_id, touch = live
+    if touch is not None:
+        await touch_api_key(session=session, key_id=touch)
+    return account_id
 
 
 async def revoke_api_key(*, session: AsyncSession, key_id: str) -> None:

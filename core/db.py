@@ -1,9 +1,10 @@
 """Async SQLAlchemy engine and sessions.
 
-One engine per event loop (house style 5). On SQLite every transaction starts with
-``BEGIN IMMEDIATE`` so concurrent writers queue on the database lock (with a busy
-timeout) instead of failing half-way; that, with the guarded balance UPDATE, is what
-makes the credits ledger safe under concurrent submits on SQLite too.
+One engine per event loop (house style 5). On SQLite (in WAL mode) every transaction
+but ``Database.read()``'s starts with ``BEGIN IMMEDIATE`` so concurrent writers queue on
+the database lock (with a busy timeout) instead of failing half-way; that, with the
+guarded balance UPDATE, is what makes the credits ledger safe under concurrent submits
+on SQLite too.
 """
 
 from __future__ import annotations
@@ -61,11 +62,20 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, **kwargs) -> AsyncEngine:
+def create_engine(url: str, *, reader: bool = False, **kwargs) -> AsyncEngine:
+    """``reader``: SQLite only, an engine whose transactions only read (Database.read)."""
     if is_sqlite(url):
         _ensure_sqlite_dir(url)
+        if not reader and kwargs.get("poolclass") is None:
+            # The writer strategy: SQLite has one writer at a time, so an engine's writers
+            # share ONE connection and queue for it in the pool (first come, first served,
+            # handed over at once). With several connections they queued in SQLite's busy
+            # handler, which polls with sleeps of up to 100 ms while the lock sits free.
+            kwargs.setdefault("pool_size", 1)
+            kwargs.setdefault("max_overflow", 0)
+            kwargs.setdefault("pool_timeout", 60)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        _use_immediate_transactions(engine)
+        _use_immediate_transactions(engine, immediate=not reader)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
@@ -79,7 +89,7 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _use_immediate_transactions(engine: AsyncEngine) -> None:
+def _use_immediate_transactions(engine: AsyncEngine, *, immediate: bool = True) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -93,7 +103,8 @@ def _use_immediate_transactions(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # a reader's is deferred: WAL lets it run beside the writer
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -107,6 +118,9 @@ class Database:
         self.url = url
         self.engine = create_engine(url, **engine_kwargs)
         self.sessions = session_factory(self.engine)
+        self._readers: async_sessionmaker[AsyncSession] | None = None
+        self._reader_engine: AsyncEngine | None = None
+        self._engine_kwargs = engine_kwargs
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -114,7 +128,24 @@ class Database:
         async with self.sessions() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work that only reads: on SQLite it does not take the write lock
+        (WAL readers run beside the one writer), so lookups such as the API key's don't
+        queue behind every create. A write in it may fail with "database is locked"."""
+        if not is_sqlite(self.url) or ":memory:" in self.url:
+            async with self.transaction() as session:
+                yield session
+            return
+        if self._readers is None:
+            self._reader_engine = create_engine(self.url, reader=True, **self._engine_kwargs)
+            self._readers = session_factory(self._reader_engine)
+        async with self._readers() as session, session.begin():
+            yield session
+
     async def dispose(self) -> None:
+        if self._reader_engine is not None:
+            await self._reader_engine.dispose()
         await self.engine.dispose()
 
 
