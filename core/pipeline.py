@@ -36,7 +36,7 @@ from typing import Literal
 
 from sqlalchemy import or_, select
 
-from core import assets, downloads, job_errors, lambda_costs, renders
+from core import assets, downloads, fairness, job_errors, lambda_costs, renders
 from core.backends.base import (
     CapacityLimited,
     HostBound,
@@ -152,8 +152,19 @@ async def start(rt: Runtime, job_id: str, after_attempt: int = 0) -> Next:
 async def _admission(rt: Runtime, session, job_id: str, after_attempt: int) -> Next | None:
     """None when the job may go on; else the step to take instead (it stays queued).
 
-    Only backends with a shared capacity (Remotion Lambda) are governed; see
+    Fair use first (per-account and per-chat-server active limits, ``core/fairness.py``);
+    then only backends with a shared capacity (Remotion Lambda) are governed; see
     ``core/render/governor.py``."""
+    fair_wait = max(rt.settings.worker.poll_interval, fairness.RECHECK_SECONDS)
+    fair = await fairness.admit(session=session, job_id=job_id, limits=rt.settings.limits,
+                                wait_seconds=fair_wait, now=utcnow())
+    if fair.duplicate:
+        return Next.done()
+    if not fair.admitted:  # parked: a job of its account ending wakes it (jobs/fair_wake.py),
+        # else the reconciler once its lease runs out (no message per waiting job meanwhile)
+        log.info("job %s waits for fair use (%s)", job_id, fair.as_info(),
+                 extra={"job_id": job_id})
+        return Next.done()
     backend = rt.backend
     if not isinstance(backend, CapacityLimited):
         return None

@@ -414,6 +414,11 @@ async def queue_position(session: AsyncSession, job: RenderJob) -> int | None:
 
 async def _read(session: AsyncSession, job: RenderJob) -> JobRead:
     read = JobRead.model_validate(job)
+    if job.status == "queued":  # its place in the fair order (core/fairness.py) and an ETA
+        position = await fairness.queue_position(session, job)
+        return read.model_copy(update={
+            "queue_position": position,
+            "eta_seconds": await fairness.eta_seconds(session, job, position)})
     return read.model_copy(update={"queue_position": await queue_position(session, job)})
 
 

@@ -91,13 +91,15 @@ async def admit(
         )
     )
     in_use = sum(int((info or {}).get(UNITS_KEY, 0)) for info in infos)
-    older = await session.scalars(
-        select(RenderJob.settings).where(
+    older = await session.execute(
+        select(RenderJob.settings, RenderJob.backend_info).where(
             RenderJob.status == "queued", RenderJob.backend == backend,
             RenderJob.created_at < job.created_at, RenderJob.id != job.id,
         )
     )
-    ahead = sum(units(s) for s in older)
+    # jobs held back by fair use (core/fairness.py) reserve nothing: one account's many
+    # queued jobs must not keep another account's first job out
+    ahead = sum(units(s) for s, info in older if "waiting_for_fair_use" not in (info or {}))
     admission = Admission(
         admitted=in_use + ahead + needed <= limit, needed=needed, in_use=in_use, ahead=ahead,
         limit=limit,
