@@ -22,10 +22,13 @@ BACK, CANCEL, DOWNLOAD = "render_back", "render_cancel", "render_download"
 B_PROJECT, B_SIZE, B_FPS, B_DURATION, B_QUALITY, B_EFFECTS = (
     "project", "size", "fps", "duration", "quality", "effects",
 )
+B_FORMAT = "format"  # issue 18: mp4 | webm | gif
+FORMAT_LABELS = {"mp4": "MP4 (H.264)", "webm": "WebM (VP9)", "gif": "GIF (≤ 15 s, ≤ 720 px)"}
 # a core InvalidSettings field -> the block that shows the error
 FIELD_BLOCKS = {
     "project": B_PROJECT, "project_id": B_PROJECT, "resolution": B_SIZE,
     "frame_rate": B_FPS, "duration": B_DURATION, "quality": B_QUALITY, "effects": B_EFFECTS,
+    "format": B_FORMAT,
 }
 QUALITY_LABELS = {"high": "High", "medium": "Medium", "low": "Low (fastest)"}
 MAX_TEXT = 3000  # section text
@@ -82,6 +85,7 @@ class FormValues:
     duration: str = "10"
     quality: str = "high"
     effects: tuple[str, ...] = field(default_factory=tuple)
+    format: str = "mp4"
 
     @property
     def resolution(self) -> list[int]:
@@ -90,7 +94,8 @@ class FormValues:
 
     def render_settings(self, duration: float) -> dict[str, Any]:
         return {"resolution": self.resolution, "frame_rate": self.frame_rate,
-                "duration": duration, "quality": self.quality, "effects": list(self.effects)}
+                "duration": duration, "quality": self.quality, "effects": list(self.effects),
+                "format": self.format}
 
     def compact(self) -> dict[str, Any]:
         data = asdict(self)
@@ -149,6 +154,7 @@ def form_view(
         size_options.append(_option(values.size.replace("x", "×"), values.size))
     fps_options = [_option(f"{rate} fps", str(rate)) for rate in frame_rates]
     quality_options = [_option(QUALITY_LABELS.get(q, q), q) for q in qualities]
+    format_options = [_option(label, value) for value, label in FORMAT_LABELS.items()]
     effect_options = [_option(name, name) for name in effects[:10]]
 
     def pick(options, value):
@@ -168,6 +174,9 @@ def form_view(
         _input(B_QUALITY, "Quality", {
             "type": "radio_buttons", "options": quality_options,
             "initial_option": pick(quality_options, values.quality)}),
+        _input(B_FORMAT, "Format", {
+            "type": "static_select", "options": format_options,
+            "initial_option": pick(format_options, values.format)}),
     ]
     if effect_options:
         checkboxes: dict[str, Any] = {"type": "checkboxes", "options": effect_options}
@@ -207,6 +216,7 @@ def read_form(state_values: dict[str, Any]) -> FormValues:
     size = selected(B_SIZE)
     fps = selected(B_FPS)
     quality = selected(B_QUALITY)
+    fmt = selected(B_FORMAT)
     effects = element(B_EFFECTS).get("selected_options") or []
     defaults = FormValues()
     return FormValues(
@@ -217,6 +227,7 @@ def read_form(state_values: dict[str, Any]) -> FormValues:
         duration=(element(B_DURATION).get("value") or "").strip(),
         quality=quality["value"] if quality else defaults.quality,
         effects=tuple(o["value"] for o in effects),
+        format=fmt["value"] if fmt else defaults.format,
     )
 
 

@@ -101,7 +101,7 @@ def test_read_form_round_trips_what_the_user_picked():
                                 effects=("grain", "glow"))
     assert values.render_settings(90.0) == {"resolution": [320, 180], "frame_rate": 60,
                                             "duration": 90.0, "quality": "medium",
-                                            "effects": ["grain", "glow"]}
+                                            "effects": ["grain", "glow"], "format": "mp4"}
     assert FormValues.from_compact(json.loads(json.dumps(values.compact()))) == values
     assert blocks.read_form(state_values(view, {"project": None})["values"]).project_id is None
 
