@@ -109,6 +109,7 @@ def measure(args, label: str, url: str, var_dir: Path, callers) -> dict:
 def local_env(var_dir: Path, port: int, **extra: str) -> dict:
     env = renderbot_env(var_dir, port, **extra)
     env.pop("RENDERBOT_TEST_BACKENDS", None)
+    env.pop("RENDERBOT_WORKER__POLL_INTERVAL", None)  # the default's overhead, not a tuned one
     env["RENDERBOT_RENDER_BACKEND"] = "local"
     return env
 
