@@ -145,6 +145,56 @@ async def quote(
     return QuoteOutcome(project=project, quote=q)
 
 
+async def quote_batch(
+    *, session: AsyncSession, settings: Settings, user: ChatUser, project_id: str,
+    render_settings: dict[str, Any], variants: list[list[int]],
+) -> QuoteOutcome:
+    """A batch quote (each variant's price and the sum), or why it can't be confirmed."""
+    from core import batches
+
+    acct = await account(session=session, settings=settings, user=user)
+    project = await projects.get(session=session, account_id=acct.id, project_id=project_id)
+    q = await batches.quote(session=session, settings=settings, account_id=acct.id,
+                            project_id=project_id, render_settings=render_settings,
+                            variants=variants)
+    if q.balance_after < 0:
+        return QuoteOutcome(
+            project=project, quote=q, problem=progress.insufficient_text(q.credit_cost, q.balance)
+        )
+    return QuoteOutcome(project=project, quote=q)
+
+
+async def submit_batch(
+    *, session: AsyncSession, settings: Settings, user: ChatUser, project_id: str,
+    render_settings: dict[str, Any], variants: list[list[int]], idempotency_key: str,
+    origin: dict[str, Any], enqueue: Enqueue | None,
+):
+    """ONE debit for the sum, one job per variant (a replay returns the first batch)."""
+    from core import batches
+
+    acct = await account(session=session, settings=settings, user=user)
+    return await batches.submit(
+        session=session, settings=settings, account_id=acct.id, project_id=project_id,
+        render_settings=render_settings, variants=variants, idempotency_key=idempotency_key,
+        origin=origin, enqueue=enqueue,
+    )
+
+
+async def cancel_batch(*, session: AsyncSession, settings: Settings, user: ChatUser,
+                       batch_id: str):
+    """Cancel every unfinished variant of a batch the user started (else "not found")."""
+    from core import batches
+
+    found = await batches.get(session=session, account_id=None, batch_id=batch_id)
+    origin = (found.jobs[0].origin if found.jobs else None) or {}
+    if origin.get("platform") == user.platform and str(origin.get("user_id")) == user.user_id:
+        account_id = found.jobs[0].account_id
+    else:
+        account_id = (await account(session=session, settings=settings, user=user)).id
+    return await batches.cancel(session=session, account_id=account_id, batch_id=batch_id,
+                                actor=f"{user.platform}:{user.user_id}")
+
+
 async def submit(
     *, session: AsyncSession, settings: Settings, user: ChatUser, project_id: str,
     render_settings: dict[str, Any], idempotency_key: str, origin: dict[str, Any],

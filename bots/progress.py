@@ -175,3 +175,12 @@ def quote_text(quote: QuoteRead) -> str:
         f"Cost: {credits(quote.credit_cost)} · balance {quote.balance} → "
         f"{quote.balance_after} after"
     )
+
+
+def batch_rank(jobs: list[JobRead]) -> tuple:
+    """Orders snapshots of a batch's ONE message: each variant's rank only grows, so the
+    element-wise sums do too (an equal state sum means every variant kept its state)."""
+    from core.notify import state_rank
+
+    ranks = [state_rank(j) for j in jobs]
+    return tuple(sum(r[i] for r in ranks) for i in range(len(ranks[0]))) if ranks else ()

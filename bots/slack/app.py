@@ -37,8 +37,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bots import catch_up, flow
 from bots.slack import blocks, workspaces
 from bots.slack.blocks import FormValues
+from core import batches
 from core import render_settings as rs
-from core.errors import InsufficientCredits, InvalidSettings, ProjectNotFound, RenderbotError
+from core.errors import (
+    InsufficientCredits,
+    InvalidInput,
+    InvalidSettings,
+    ProjectNotFound,
+    RenderbotError,
+)
 from core.runtime import Runtime
 from core.settings import Settings
 
@@ -180,7 +187,12 @@ async def post_status(client: AsyncWebClient, job, *, channel_id: str, user_id: 
     """Post the status message in the channel; in a DM when the bot can't post there.
 
     Returns (channel id, ts, in a DM) or None."""
-    message = blocks.status_message(job)
+    return await post_message(client, blocks.status_message(job), channel_id=channel_id,
+                              user_id=user_id)
+
+
+async def post_message(client: AsyncWebClient, message: dict, *, channel_id: str, user_id: str):
+    """Post ``message`` in the channel, else in a DM: (channel id, ts, in a DM)."""
     try:
         sent = await client.chat_postMessage(channel=channel_id, **message)
         return sent["channel"], sent["ts"], False
@@ -285,9 +297,21 @@ def register(app: AsyncApp, settings: Settings) -> None:
             seconds = flow.parse_duration(values.duration)
             wanted = values.render_settings(seconds)
             rs.validate(wanted, settings.limits)  # core's check, to point at the field
+            variants = [list(batches.ASPECTS[a]) for a in values.aspects]
             async with rt.db.transaction() as s:
-                outcome = await flow.quote(session=s, settings=settings, user=user,
-                                           project_id=values.project_id, render_settings=wanted)
+                if len(variants) >= 2:  # the "Formats" multi-select: one batch
+                    outcome = await flow.quote_batch(
+                        session=s, settings=settings, user=user, project_id=values.project_id,
+                        render_settings=wanted, variants=variants)
+                else:
+                    if variants:  # one aspect: today's single job at that size
+                        wanted = {**wanted, "resolution": variants[0]}
+                    outcome = await flow.quote(session=s, settings=settings, user=user,
+                                               project_id=values.project_id,
+                                               render_settings=wanted)
+        except InvalidInput as exc:
+            await ack(response_action="errors", errors={blocks.B_ASPECTS: str(exc)[:150]})
+            return
         except InvalidSettings as exc:
             message = str(exc).removeprefix(f"{exc.field}: ")
             await ack(response_action="errors",
@@ -307,7 +331,9 @@ def register(app: AsyncApp, settings: Settings) -> None:
         await ack(response_action="update", view=blocks.quote_view(
             project_name=outcome.project.name, quote=quote, problem=problem,
             metadata=blocks.quote_metadata(channel_id=channel_id, values=values,
-                                           render_settings=quote.settings.model_dump()),
+                                           render_settings=quote.settings.model_dump(),
+                                           variants=[v.resolution for v in
+                                                     getattr(quote, "variants", [])]),
         ))
 
     @app.action(blocks.BACK)
@@ -329,6 +355,9 @@ def register(app: AsyncApp, settings: Settings) -> None:
         values = FormValues.from_compact(meta["f"])
         origin = {"platform": "slack", "team_id": user.team_id, "channel_id": meta["c"],
                   "user_id": user.user_id, "message_ts": None, "title": values.project_name}
+        if meta.get("v"):
+            await confirm_batch(ack, client, rt, user, meta, values, origin, view)
+            return
         try:
             async with rt.db.transaction() as s:
                 submitted = await flow.submit(
@@ -358,11 +387,50 @@ def register(app: AsyncApp, settings: Settings) -> None:
             log.warning("could not post the status of job %s", job.id, exc_info=True,
                         extra={"job_id": job.id})
 
+    async def confirm_batch(ack, client, rt: Runtime, user, meta, values, origin, view):
+        """Confirm of a batch quote: ONE debit, one job per variant, ONE status message
+        (every variant's origin points at it; the workers' sender edits it)."""
+        try:
+            async with rt.db.transaction() as s:
+                submitted = await flow.submit_batch(
+                    session=s, settings=settings, user=user, project_id=values.project_id or "",
+                    render_settings=meta["s"], variants=meta["v"],
+                    idempotency_key=f"slack:{user.team_id}:{view['id']}", origin=origin,
+                    enqueue=enqueue())
+        except RenderbotError as exc:
+            await ack(response_action="update", view=blocks.problem_view(explain(exc)))
+            return
+        batch = submitted.batch
+        await ack(response_action="update",
+                  view=blocks.batch_submitted_view(batch, created=submitted.created))
+        if not submitted.created:
+            return
+        log.info("slack user %s/%s submitted batch %s", user.team_id, user.user_id, batch.id)
+        try:
+            message = blocks.batch_status_message(batch)
+            channel_id, ts, in_dm = await post_message(client, message, channel_id=meta["c"],
+                                                       user_id=user.user_id)
+            async with rt.db.transaction() as s:
+                for job in batch.jobs:
+                    await flow.set_origin(session=s, job_id=job.id, origin={
+                        "channel_id": channel_id, "message_ts": ts, "dm": in_dm})
+            await show_newest(rt, batch.jobs[0].id)
+        except Exception:  # noqa: BLE001 - the jobs run; only their status message is missing
+            log.warning("could not post the status of batch %s", batch.id, exc_info=True)
+
     @app.action(blocks.CANCEL)
     async def cancel_clicked(ack, body, client, context):
         await ack()
         rt: Runtime = context["rt"]
         user = chat_user(body)
+        value = body["actions"][0]["value"]
+        if value.startswith("batch:"):
+            async with rt.db.transaction() as s:
+                batch = await flow.cancel_batch(session=s, settings=settings, user=user,
+                                                batch_id=value.removeprefix("batch:"))
+            log.info("slack user %s/%s cancelled batch %s", user.team_id, user.user_id, batch.id)
+            await show_newest(rt, batch.jobs[0].id)
+            return
         async with rt.db.transaction() as s:
             job = await flow.cancel(session=s, settings=settings, user=user,
                                     job_id=body["actions"][0]["value"])

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bots import progress
+from core.batches import ASPECTS, BatchQuoteRead, BatchRead
 from core.schemas import AccountRead, CreditsRead, JobRead, ProjectRead, QuoteRead
 
 FORM, QUOTE = "render_form", "render_quote"
@@ -23,6 +24,7 @@ B_PROJECT, B_SIZE, B_FPS, B_DURATION, B_QUALITY, B_EFFECTS = (
     "project", "size", "fps", "duration", "quality", "effects",
 )
 B_FORMAT = "format"  # issue 18: mp4 | webm | gif
+B_ASPECTS = "aspects"  # issue 18: the "Formats" multi-select (2-4 aspects → one batch)
 FORMAT_LABELS = {"mp4": "MP4 (H.264)", "webm": "WebM (VP9)", "gif": "GIF (≤ 15 s, ≤ 720 px)"}
 # a core InvalidSettings field -> the block that shows the error
 FIELD_BLOCKS = {
@@ -86,6 +88,7 @@ class FormValues:
     quality: str = "high"
     effects: tuple[str, ...] = field(default_factory=tuple)
     format: str = "mp4"
+    aspects: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def resolution(self) -> list[int]:
@@ -100,12 +103,14 @@ class FormValues:
     def compact(self) -> dict[str, Any]:
         data = asdict(self)
         data["effects"] = list(self.effects)
+        data["aspects"] = list(self.aspects)
         return data
 
     @classmethod
     def from_compact(cls, data: dict[str, Any]) -> FormValues:
         data = dict(data)
         data["effects"] = tuple(data.get("effects") or ())
+        data["aspects"] = tuple(data.get("aspects") or ())
         return cls(**data)
 
 
@@ -155,6 +160,7 @@ def form_view(
     fps_options = [_option(f"{rate} fps", str(rate)) for rate in frame_rates]
     quality_options = [_option(QUALITY_LABELS.get(q, q), q) for q in qualities]
     format_options = [_option(label, value) for value, label in FORMAT_LABELS.items()]
+    aspect_options = [_option(f"{a} ({w}×{h})", a) for a, (w, h) in ASPECTS.items()]
     effect_options = [_option(name, name) for name in effects[:10]]
 
     def pick(options, value):
@@ -178,6 +184,15 @@ def form_view(
             "type": "static_select", "options": format_options,
             "initial_option": pick(format_options, values.format)}),
     ]
+    multi: dict[str, Any] = {"type": "multi_static_select", "options": aspect_options,
+                             "max_selected_items": len(aspect_options),
+                             "placeholder": _plain("One size (above)")}
+    chosen_aspects = [o for o in aspect_options if o["value"] in values.aspects]
+    if chosen_aspects:
+        multi["initial_options"] = chosen_aspects
+    blocks.append(_input(B_ASPECTS, "Formats (2-3 aspects: one batch, one debit)", multi,
+                         optional=True, hint="Pick two or more to render every aspect at once; "
+                         "they replace the size above."))
     if effect_options:
         checkboxes: dict[str, Any] = {"type": "checkboxes", "options": effect_options}
         chosen = [o for o in effect_options if o["value"] in values.effects]
@@ -218,6 +233,7 @@ def read_form(state_values: dict[str, Any]) -> FormValues:
     quality = selected(B_QUALITY)
     fmt = selected(B_FORMAT)
     effects = element(B_EFFECTS).get("selected_options") or []
+    aspects = element(B_ASPECTS).get("selected_options") or []
     defaults = FormValues()
     return FormValues(
         project_id=project["value"] if project else None,
@@ -228,6 +244,7 @@ def read_form(state_values: dict[str, Any]) -> FormValues:
         quality=quality["value"] if quality else defaults.quality,
         effects=tuple(o["value"] for o in effects),
         format=fmt["value"] if fmt else defaults.format,
+        aspects=tuple(o["value"] for o in aspects if o["value"] in ASPECTS),
     )
 
 
@@ -239,18 +256,26 @@ def field_errors(field_name: str, message: str) -> dict[str, str]:
 # --- the quote -----------------------------------------------------------------------------
 
 
-def quote_metadata(*, channel_id: str, values: FormValues, render_settings: dict[str, Any]) -> str:
-    return json.dumps({"c": channel_id, "f": values.compact(), "s": render_settings},
-                      separators=(",", ":"))
+def quote_metadata(*, channel_id: str, values: FormValues, render_settings: dict[str, Any],
+                   variants: list | None = None) -> str:
+    data = {"c": channel_id, "f": values.compact(), "s": render_settings}
+    if variants:
+        data["v"] = variants
+    return json.dumps(data, separators=(",", ":"))
 
 
 def quote_view(
     *, project_name: str, quote: QuoteRead, metadata: str, problem: str | None = None
 ) -> dict[str, Any]:
     """Cost and balance after, with Confirm (the modal's submit) and Back; without Confirm
-    when there is a ``problem`` (e.g. too few credits)."""
+    when there is a ``problem`` (e.g. too few credits). A batch quote lists each variant."""
+    summary = progress.settings_summary(quote.settings)
+    if isinstance(quote, BatchQuoteRead):
+        summary = summary.split(" · ", 1)[1] + "".join(
+            f"\n• {v.resolution[0]}×{v.resolution[1]}: {progress.credits(v.credit_cost)}"
+            for v in quote.variants)
     blocks = [
-        _section(f"*{escape(project_name)}*\n{progress.settings_summary(quote.settings)}"),
+        _section(f"*{escape(project_name)}*\n{summary}"),
         _section(f"*{progress.quote_text(quote)}*" if problem is None else problem),
         {"type": "actions", "block_id": "nav", "elements": [
             {"type": "button", "action_id": BACK, "text": _plain("◀ Back"), "value": "back"}]},
@@ -289,6 +314,18 @@ def submitted_view(job: JobRead, *, created: bool) -> dict[str, Any]:
         text = already_submitted_text(job)
     return {"type": "modal", "title": _plain("Render submitted", 24), "close": _plain("Close"),
             "blocks": [_section(text), _context(f"job `{job.id}`")]}
+
+
+def batch_submitted_view(batch: BatchRead, *, created: bool) -> dict[str, Any]:
+    if created:
+        text = (f":white_check_mark: Submitted {len(batch.jobs)} variants — "
+                f"{progress.credits(batch.credit_cost)} charged.\n"
+                "I'll post the progress in the channel (or in a DM if I can't post there).")
+    else:
+        text = (f"This quote was already confirmed (batch `{batch.id}`, {batch.status}). "
+                "Nothing more was charged.")
+    return {"type": "modal", "title": _plain("Render submitted", 24), "close": _plain("Close"),
+            "blocks": [_section(text), _context(f"batch `{batch.id}`")]}
 
 
 def already_submitted_text(job: JobRead) -> str:
@@ -337,6 +374,44 @@ def status_message(job: JobRead) -> dict[str, Any]:
     if final:
         text = f"{text.splitlines()[0]} — {final}"
     return {"text": _cut(text, MAX_TEXT), "blocks": blocks}
+
+
+def batch_status_message(batch: BatchRead) -> dict[str, Any]:
+    """ONE status message for a batch: a line per variant (progress, then its link) and a
+    Cancel button while any variant is unfinished (it cancels every unfinished one)."""
+    first = batch.jobs[0] if batch.jobs else None
+    origin = (first.origin if first else None) or {}
+    title, user_id = origin.get("title"), origin.get("user_id")
+    done = all(j.is_final for j in batch.jobs)
+    head = (f"{'✅' if batch.status == 'completed' else '🎬' if not done else '🏁'} "
+            f"*Batch of {len(batch.jobs)}*" + (f" — {escape(title)}" if title else ""))
+    blocks: list[dict[str, Any]] = [_section(head)]
+    lines = []
+    for job in batch.jobs:
+        w, h = job.settings.resolution
+        line = progress.status(job)
+        url = job.result_url if job.status == "completed" else None
+        if url and len(url) <= MAX_URL // 4:
+            tail = f"<{url}|download>"
+        elif line.bar is not None and not line.terminal:
+            tail = f"`{line.bar}` {line.percent}"
+        else:
+            tail = escape(line.detail or line.headline)
+        lines.append(f"{line.emoji} {w}×{h}: {tail}")
+    blocks.append(_section("\n".join(lines)))
+    if done and user_id and batch.status != "cancelled":
+        blocks.append(_section(f"{mention(user_id)} every variant has ended."))
+    blocks.append(_context(f"{progress.credits(batch.credit_cost)} · batch `{batch.id}`"))
+    if not done:
+        blocks.append({"type": "actions", "block_id": "status", "elements": [{
+            "type": "button", "action_id": CANCEL, "text": _plain("Cancel all"),
+            "style": "danger", "value": f"batch:{batch.id}",
+            "confirm": {"title": _plain("Cancel this batch?", 100),
+                        "text": _md("Unfinished variants stop and are refunded."),
+                        "confirm": _plain("Cancel batch"), "deny": _plain("Keep rendering")},
+        }]})
+    text = f"Batch of {len(batch.jobs)}: {batch.status}"
+    return {"text": _cut(escape(text), MAX_TEXT), "blocks": blocks}
 
 
 def ping_text(job: JobRead) -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from bots import shared_state
+from bots import progress, shared_state
 from bots.slack import blocks, workspaces
 from bots.slack.sender import SlackSender
 from core.notify import JobChange
@@ -36,8 +36,10 @@ def target(job: JobRead) -> tuple[str, str, str] | None:
 
 
 class SlackNotifier:
-    def __init__(self, sender: SlackSender) -> None:
+    def __init__(self, sender: SlackSender, *, load_batch=None) -> None:
         self.sender = sender
+        # async batch id -> BatchRead (the runtime's database): a batch has ONE message
+        self.load_batch = load_batch
 
     @classmethod
     def from_settings(cls, settings: Settings, *, engine_of=None) -> SlackNotifier:
@@ -58,6 +60,10 @@ class SlackNotifier:
         if where is None:
             return
         team_id, channel_id, ts = where
+        batch_id = (job.origin or {}).get("batch_id")
+        if batch_id and self.load_batch is not None:
+            await self._batch_changed(str(batch_id), team_id, channel_id, ts)
+            return
         self.sender.update(team_id, channel_id, ts, blocks.status_message(job), rank=rank(job),
                            terminal=job.is_final)
         # by the job's state: a catch-up of an ended job pings too (once per job)
@@ -67,6 +73,22 @@ class SlackNotifier:
             # channel), so the mention and the link don't wait for chat.update's budget
             self.sender.post(team_id, channel_id, {"text": ping, "thread_ts": ts},
                              tag=f"ping:{job.id}")
+
+    async def _batch_changed(self, batch_id: str, team_id: str, channel_id: str, ts: str) -> None:
+        """The batch's message from a fresh read of every variant (a later read is never
+        behind an earlier one), through the same paced sender, ranked by the batch."""
+        batch = await self.load_batch(batch_id)
+        done = all(j.is_final for j in batch.jobs)
+        self.sender.update(team_id, channel_id, ts, blocks.batch_status_message(batch),
+                           rank=progress.batch_rank(batch.jobs), terminal=done)
+        if done and any(j.status == "completed" for j in batch.jobs):
+            links = [f"<{j.result_url}|{j.settings.resolution[0]}×{j.settings.resolution[1]}>"
+                     for j in batch.jobs if j.status == "completed" and j.result_url]
+            user_id = (batch.jobs[0].origin or {}).get("user_id")
+            who = f"{blocks.mention(user_id)} " if user_id else ""
+            self.sender.post(team_id, channel_id,
+                             {"text": f"{who}your batch is ready: " + ", ".join(links),
+                              "thread_ts": ts}, tag=f"ping:{batch_id}")
 
     async def close(self, within: float = 10.0) -> None:
         await self.sender.flush(within)
@@ -93,6 +115,17 @@ def install(runtime) -> SlackNotifier | None:
         if isinstance(adapter, SlackNotifier):
             return adapter
     notifier = SlackNotifier.from_settings(runtime.settings, engine_of=lambda: runtime.db.engine)
+    notifier.load_batch = _batch_loader(runtime)
     runtime.notifiers.add(notifier)
     log.info("slack status updates enabled (%s)", notifier.sender.api_base)
     return notifier
+
+
+def _batch_loader(runtime):
+    async def load(batch_id: str):
+        from core import batches
+
+        async with runtime.db.transaction() as s:
+            return await batches.get(session=s, account_id=None, batch_id=batch_id)
+
+    return load

@@ -57,7 +57,8 @@ async def test_render_command_acks_fast_and_opens_the_modal(harness):
     assert calls[0].token == harness.settings.slack_bot_token.get_secret_value()
     assert view["callback_id"] == "render_form"
     by_id = {b["block_id"]: b for b in view["blocks"]}
-    assert set(by_id) == {"project", "size", "fps", "duration", "quality", "format", "effects"}
+    assert set(by_id) == {"project", "size", "fps", "duration", "quality", "format", "aspects",
+                          "effects"}
     project = by_id["project"]["element"]
     # a single project is listed and already picked
     assert project["type"] == "static_select"
