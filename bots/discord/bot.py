@@ -24,7 +24,7 @@ from discord import app_commands
 from discord.http import Route
 
 from bots import catch_up, flow
-from bots.discord import custom_ids, endpoints, messages, views
+from bots.discord import batch_flow, custom_ids, endpoints, messages, views
 from bots.discord.custom_ids import BadCustomId, FormState, Parsed
 from core.errors import RenderbotError
 from core.runtime import Runtime
@@ -245,19 +245,15 @@ class RenderBot(discord.Client):
 
     async def on_duration(self, interaction: discord.Interaction, state: FormState, text: str):
         seconds = float(f"{flow.parse_duration(text):g}")
-        async with self.db.transaction() as s:
-            outcome = await flow.quote(
-                session=s, settings=self.settings, user=chat_user(interaction),
-                project_id=state.project_id, render_settings=state.render_settings(seconds),
-            )
-        if outcome.ok:
-            content = messages.quote_text(outcome.quote, outcome.project.name)
-        else:
-            content = messages.problem_text(outcome.project.name, outcome.problem or "")
-        await interaction.response.send_message(
-            content, ephemeral=True,
-            view=views.quote_view(state, seconds, effects=self.effect_names, ok=outcome.ok),
-        )
+        content, view = await batch_flow.quote_reply(self, interaction, state, seconds)
+        await interaction.response.send_message(content, ephemeral=True, view=view)
+
+    async def _on_re(self, interaction: discord.Interaction, parsed: Parsed, values: list[str]):
+        """The quote's Format / Formats select: quote what is picked, in place."""
+        assert parsed.state is not None and parsed.duration is not None
+        state = batch_flow.picked(parsed.state, parsed.field or "", values)
+        content, view = await batch_flow.quote_reply(self, interaction, state, parsed.duration)
+        await interaction.response.edit_message(content=content, view=view)
 
     # --- confirm: submit once, post the status message -----------------------------------
 
@@ -271,6 +267,9 @@ class RenderBot(discord.Client):
             "guild_id": str(interaction.guild_id) if interaction.guild_id else None,
             "user_id": user.user_id, "message_id": None,
         }
+        if state.variants:  # 2-3 aspects: one batch, one debit, one status message
+            await batch_flow.confirm(self, interaction, state, seconds, origin)
+            return
         async with self.db.transaction() as s:
             project = await flow.resolve_project(
                 session=s, settings=self.settings, user=user, value=state.project_id
@@ -312,7 +311,13 @@ class RenderBot(discord.Client):
         self, job, *, channel_id: int | None, user_id: str
     ) -> tuple[str, str, bool] | None:
         """Post the public status message; in a DM when the channel refuses."""
-        payload = messages.status_payload(job)
+        return await self.post_payload(messages.status_payload(job), channel_id=channel_id,
+                                       user_id=user_id, what=f"job {job.id}")
+
+    async def post_payload(
+        self, payload: dict[str, Any], *, channel_id: int | None, user_id: str, what: str
+    ) -> tuple[str, str, bool] | None:
+        """(channel id, message id, in a DM) of ``payload`` posted; None when nowhere."""
         if channel_id is not None:
             try:
                 data = await self._post(channel_id, payload)
@@ -324,7 +329,7 @@ class RenderBot(discord.Client):
             data = await self._post(dm["id"], payload)
             return str(dm["id"]), str(data["id"]), True
         except discord.HTTPException:
-            log.warning("could not post the status of job %s anywhere", job.id, exc_info=True)
+            log.warning("could not post the status of %s anywhere", what, exc_info=True)
             return None
 
     async def _post(self, channel_id, payload: dict[str, Any]) -> dict[str, Any]:
@@ -341,6 +346,10 @@ class RenderBot(discord.Client):
             log.warning("could not update the status of job %s", job_id, exc_info=True)
 
     # --- the cancel button on a status message -------------------------------------------
+
+    async def _on_bcancel(self, interaction: discord.Interaction, parsed: Parsed,
+                          values: list[str]):
+        await batch_flow.cancel(self, interaction, parsed.batch_id or "")
 
     async def _on_cancel(self, interaction: discord.Interaction, parsed: Parsed, values: list[str]):
         await interaction.response.defer()

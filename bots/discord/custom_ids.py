@@ -7,9 +7,13 @@ and select works without memory in the bot — after a restart too.
     rb:stop                         dismiss a form or quote (nothing charged)
     rb:ok:<state>:<duration>        confirm a quote
     rb:cancel:<job id>              cancel button on a status message
+    rb:re:<field>:<state>:<duration> a quote's Format / Formats select (fmt | asp): re-quote
+    rb:bcancel:<batch id>           "Cancel all" on a batch's status message
 
-``<state>`` = ``<project id>:<W>x<H>:<fps>:<q>:<effects bitmask>`` (q = h|m|l; the mask
-indexes ``settings.limits.effects``). Discord allows 100 characters; we stay near 60.
+``<state>`` = ``<project id>:<W>x<H>:<fps>:<q>:<effects bitmask>[:<f><aspects mask>]``
+(q = h|m|l; the effects mask indexes ``settings.limits.effects``; f = m|w|g for mp4, webm,
+gif; the aspects mask indexes core's batch aspects 16:9, 9:16, 1:1; without the sixth
+part, as before formats: mp4, one size). Discord allows 100 characters; we stay near 65.
 """
 
 from __future__ import annotations
@@ -18,11 +22,16 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+from core.batches import ASPECTS
+
 PREFIX = "rb"
-TEMPLATE = r"rb:(?P<action>pick|set|dur|stop|ok|cancel)(?::(?P<arg>[^\s]+))?"
+TEMPLATE = r"rb:(?P<action>pick|set|dur|stop|ok|cancel|bcancel|re)(?::(?P<arg>[^\s]+))?"
 MAX_LEN = 100
 _Q = {"high": "h", "medium": "m", "low": "l"}
 _Q_BACK = {v: k for k, v in _Q.items()}
+_F = {"mp4": "m", "webm": "w", "gif": "g"}
+_F_BACK = {v: k for k, v in _F.items()}
+ASPECT_NAMES = list(ASPECTS)
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
@@ -38,27 +47,37 @@ class FormState:
     frame_rate: int = 30
     quality: str = "high"
     effects: tuple[str, ...] = ()
+    format: str = "mp4"
+    aspects: tuple[str, ...] = ()  # 2-3 aspects: a batch (one debit), else one job
 
     def encode(self, effect_names: list[str]) -> str:
         mask = 0
         for name in self.effects:
             if name in effect_names:
                 mask |= 1 << effect_names.index(name)
-        return (
+        text = (
             f"{self.project_id}:{self.width}x{self.height}:{self.frame_rate}:"
             f"{_Q[self.quality]}:{mask}"
         )
+        if self.format == "mp4" and not self.aspects:
+            return text  # as before formats: mp4, one size
+        return f"{text}:{_F[self.format]}{_aspect_mask(self.aspects)}"
 
     @classmethod
     def decode(cls, text: str, effect_names: list[str]) -> FormState:
         try:
-            project_id, size, fps, quality, mask = text.split(":")
+            parts = text.split(":")
+            fmt = parts.pop() if len(parts) == 6 else "m0"
+            project_id, size, fps, quality, mask = parts
             width, height = (int(v) for v in size.split("x"))
-            bits = int(mask)
-            if not _ID.match(project_id) or quality not in _Q_BACK or bits < 0:
+            bits, aspect_bits = int(mask), int(fmt[1:])
+            if (not _ID.match(project_id) or quality not in _Q_BACK or bits < 0
+                    or fmt[:1] not in _F_BACK or aspect_bits < 0):
                 raise ValueError(text)
             chosen = tuple(n for i, n in enumerate(effect_names) if bits >> i & 1)
-            return cls(project_id, width, height, int(fps), _Q_BACK[quality], chosen)
+            aspects = tuple(n for i, n in enumerate(ASPECT_NAMES) if aspect_bits >> i & 1)
+            return cls(project_id, width, height, int(fps), _Q_BACK[quality], chosen,
+                       _F_BACK[fmt[:1]], aspects)
         except ValueError:
             raise BadCustomId(text) from None
 
@@ -67,9 +86,26 @@ class FormState:
 
     def render_settings(self, duration: float) -> dict[str, Any]:
         return {
-            "resolution": [self.width, self.height], "frame_rate": self.frame_rate,
+            "resolution": self.size, "frame_rate": self.frame_rate,
             "duration": duration, "quality": self.quality, "effects": list(self.effects),
+            "format": self.format,
         }
+
+    @property
+    def variants(self) -> list[list[int]]:
+        """The batch's sizes (empty below two aspects: one job at :attr:`size`)."""
+        return [list(ASPECTS[a]) for a in self.aspects] if len(self.aspects) >= 2 else []
+
+    @property
+    def size(self) -> list[int]:
+        """One aspect picked: that size; else the size select's."""
+        if len(self.aspects) == 1:
+            return list(ASPECTS[self.aspects[0]])
+        return [self.width, self.height]
+
+
+def _aspect_mask(aspects: tuple[str, ...]) -> int:
+    return sum(1 << ASPECT_NAMES.index(a) for a in aspects if a in ASPECT_NAMES)
 
 
 def _checked(custom_id: str) -> str:
@@ -102,6 +138,14 @@ def cancel(job_id: str) -> str:
     return _checked(f"rb:cancel:{job_id}")
 
 
+def requote(field: str, state: FormState, seconds: float, effect_names: list[str]) -> str:
+    return _checked(f"rb:re:{field}:{state.encode(effect_names)}:{seconds:g}")
+
+
+def cancel_batch(batch_id: str) -> str:
+    return _checked(f"rb:bcancel:{batch_id}")
+
+
 def modal(state: FormState, effect_names: list[str]) -> str:
     return _checked(f"rb:modal:{state.encode(effect_names)}")
 
@@ -113,6 +157,7 @@ class Parsed:
     state: FormState | None = None
     duration: float | None = None
     job_id: str | None = None
+    batch_id: str | None = None
 
 
 def parse(custom_id: str, effect_names: list[str]) -> Parsed:
@@ -126,6 +171,10 @@ def parse(custom_id: str, effect_names: list[str]) -> Parsed:
         if not _ID.match(arg):
             raise BadCustomId(custom_id)
         return Parsed(action, job_id=arg)
+    if action == "bcancel":
+        if not _ID.match(arg):
+            raise BadCustomId(custom_id)
+        return Parsed(action, batch_id=arg)
     if action == "set":
         field, _, rest = arg.partition(":")
         if field not in ("size", "fps", "q", "fx"):
@@ -133,13 +182,18 @@ def parse(custom_id: str, effect_names: list[str]) -> Parsed:
         return Parsed(action, field=field, state=FormState.decode(rest, effect_names))
     if action == "dur":
         return Parsed(action, state=FormState.decode(arg, effect_names))
-    # ok: <state>:<duration>
+    field = None
+    if action == "re":
+        field, _, arg = arg.partition(":")
+        if field not in ("fmt", "asp"):
+            raise BadCustomId(custom_id)
+    # ok / re: <state>:<duration>
     rest, _, seconds = arg.rpartition(":")
     try:
         value = float(seconds)
     except ValueError:
         raise BadCustomId(custom_id) from None
-    return Parsed(action, state=FormState.decode(rest, effect_names), duration=value)
+    return Parsed(action, field=field, state=FormState.decode(rest, effect_names), duration=value)
 
 
 def parse_modal(custom_id: str, effect_names: list[str]) -> FormState:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from bots import shared_state
-from bots.discord import messages
+from bots import progress, shared_state
+from bots.discord import batch_messages, messages
 from bots.discord.endpoints import api_base
 from bots.discord.sender import StatusSender
 from core.notify import JobChange
@@ -35,8 +35,10 @@ def target(job: JobRead) -> tuple[str, str] | None:
 
 
 class DiscordNotifier:
-    def __init__(self, sender: StatusSender) -> None:
+    def __init__(self, sender: StatusSender, *, load_batch=None) -> None:
         self.sender = sender
+        # async batch id -> BatchRead (the runtime's database): a batch has ONE message
+        self.load_batch = load_batch
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DiscordNotifier:
@@ -57,6 +59,10 @@ class DiscordNotifier:
         if where is None:
             return
         channel_id, message_id = where
+        batch_id = (job.origin or {}).get("batch_id")
+        if batch_id and self.load_batch is not None:
+            await self._batch_changed(str(batch_id), channel_id, message_id)
+            return
         then = None
         # by the job's state, not the change's name: a catch-up of an ended job pings too
         # (posted once per job: the post's slot is finished, and shared across processes)
@@ -68,6 +74,14 @@ class DiscordNotifier:
             channel_id, message_id, messages.status_payload(job), rank=rank(job),
             terminal=job.is_final, then=then,
         )
+
+    async def _batch_changed(self, batch_id: str, channel_id: str, message_id: str) -> None:
+        """The batch's message from a fresh read of every variant (a later read is never
+        behind an earlier one), through the same paced sender, ranked by the batch."""
+        batch = await self.load_batch(batch_id)
+        self.sender.edit(channel_id, message_id, batch_messages.status_payload(batch),
+                         rank=progress.batch_rank(batch.jobs),
+                         terminal=all(j.is_final for j in batch.jobs))
 
     async def close(self, within: float = 10.0) -> None:
         await self.sender.flush(within)
@@ -82,6 +96,17 @@ def install(runtime) -> DiscordNotifier | None:
         if isinstance(adapter, DiscordNotifier):
             return adapter
     notifier = DiscordNotifier.from_settings(runtime.settings)
+    notifier.load_batch = _batch_loader(runtime)
     runtime.notifiers.add(notifier)
     log.info("discord status edits enabled (%s)", notifier.sender.api_base)
     return notifier
+
+
+def _batch_loader(runtime):
+    async def load(batch_id: str):
+        from core import batches
+
+        async with runtime.db.transaction() as s:
+            return await batches.get(session=s, account_id=None, batch_id=batch_id)
+
+    return load

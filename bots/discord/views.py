@@ -11,6 +11,7 @@ import discord
 
 from bots.discord import custom_ids
 from bots.discord.custom_ids import FormState
+from core.batches import ASPECTS
 from core.schemas import ProjectRead
 
 QUALITY_LABELS = {
@@ -112,14 +113,34 @@ def form_view(
     return _view(*items)
 
 
+FORMAT_LABELS = {"mp4": "MP4 (H.264)", "webm": "WebM (VP9)", "gif": "GIF (≤ 15 s, ≤ 720 px)"}
+
+
 def quote_view(state: FormState, seconds: float, *, effects: list[str], ok: bool) -> discord.ui.View:
-    items: list[discord.ui.Item] = []
+    """The quote: Format (mp4 | webm | gif) and Formats (aspects: 2-3 = one batch) re-quote
+    in place; Confirm submits what is shown. (The form's 5 rows are full: these live here.)"""
+    format_options = [discord.SelectOption(label=label, value=f, default=f == state.format)
+                      for f, label in FORMAT_LABELS.items()]
+    aspect_options = [discord.SelectOption(label=f"{a} ({w}×{h})", value=a,
+                                           default=a in state.aspects)
+                      for a, (w, h) in ASPECTS.items()]
+    items: list[discord.ui.Item] = [
+        RenderbotItem(discord.ui.Select(
+            custom_id=custom_ids.requote("fmt", state, seconds, effects), placeholder="Format",
+            options=format_options, row=0,
+        )),
+        RenderbotItem(discord.ui.Select(
+            custom_id=custom_ids.requote("asp", state, seconds, effects),
+            placeholder="Formats: pick 2-3 aspects for one batch (optional)",
+            options=aspect_options, min_values=0, max_values=len(aspect_options), row=1,
+        )),
+    ]
     if ok:
         items.append(RenderbotItem(discord.ui.Button(
             custom_id=custom_ids.confirm(state, seconds, effects), label="Confirm",
-            style=discord.ButtonStyle.success, row=0,
+            style=discord.ButtonStyle.success, row=2,
         )))
-    items.append(_stop_button(row=0))
+    items.append(_stop_button(row=2))
     return _view(*items)
 
 

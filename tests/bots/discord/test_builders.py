@@ -152,10 +152,28 @@ def test_form_view_offers_an_unlisted_size_it_already_has():
 
 def test_quote_view_has_confirm_only_when_the_quote_is_ok():
     state = FormState("prj_1", 1280, 720, 24, "low", ())
-    ok = views.quote_view(state, 3, effects=EFFECTS, ok=True).to_components()[0]["components"]
-    assert [b["custom_id"] for b in ok] == ["rb:ok:prj_1:1280x720:24:l:0:3", "rb:stop"]
+    rows = views.quote_view(state, 3, effects=EFFECTS, ok=True).to_components()
+    assert [b["custom_id"] for b in rows[-1]["components"]] == [
+        "rb:ok:prj_1:1280x720:24:l:0:3", "rb:stop"]
+    # issue 18: the Format select and the "Formats" multi-select (aspects) re-quote
+    fmt, asp = rows[0]["components"][0], rows[1]["components"][0]
+    assert fmt["custom_id"] == "rb:re:fmt:prj_1:1280x720:24:l:0:3"
+    assert [o["value"] for o in fmt["options"]] == ["mp4", "webm", "gif"]
+    assert [o["value"] for o in asp["options"]] == ["16:9", "9:16", "1:1"]
+    assert (asp["min_values"], asp["max_values"]) == (0, 3)
     refused = views.quote_view(state, 3, effects=EFFECTS, ok=False).to_components()
-    assert [b["custom_id"] for b in refused[0]["components"]] == ["rb:stop"]
+    assert [b["custom_id"] for b in refused[-1]["components"]] == ["rb:stop"]
+
+
+def test_format_and_aspects_round_trip_through_custom_ids():
+    state = FormState("prj_1", 1280, 720, 24, "low", (), "webm", ("16:9", "1:1"))
+    parsed = custom_ids.parse(custom_ids.requote("asp", state, 2, EFFECTS), EFFECTS)
+    assert (parsed.action, parsed.field, parsed.state, parsed.duration) == ("re", "asp", state, 2)
+    assert parsed.state.variants == [[1280, 720], [720, 720]]
+    assert parsed.state.render_settings(2)["format"] == "webm"
+    one = state.with_(aspects=("9:16",))
+    assert one.variants == [] and one.render_settings(2)["resolution"] == [720, 1280]
+    assert custom_ids.parse("rb:bcancel:bat_1", EFFECTS).batch_id == "bat_1"
 
 
 def test_duration_modal_carries_the_state():

@@ -1,0 +1,64 @@
+"""Discord texts and payloads for batches (issue 18): the quote with each variant's price,
+and ONE public status message per batch (a line per variant, then every link). Built here
+for the bot (posts it) and the workers' notifier (edits it), like ``messages.py``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bots import progress
+from bots.discord import custom_ids
+from bots.discord.messages import DANGER, _button, _fit, _row, mention
+from core.batches import BatchQuoteRead, BatchRead
+
+
+def quote_text(quote: BatchQuoteRead, project_name: str, fmt: str) -> str:
+    summary = progress.settings_summary(quote.settings).split(" · ", 1)[1]
+    lines = [f"**Quote for {project_name}** — {len(quote.variants)} variants · {fmt}", summary]
+    lines += [f"• {v.resolution[0]}×{v.resolution[1]}: {progress.credits(v.credit_cost)}"
+              for v in quote.variants]
+    lines.append(progress.quote_text(quote))
+    return "\n".join(lines)
+
+
+def submitted_text(batch: BatchRead, where: str | None) -> str:
+    text = (f"Submitted ✓ — {len(batch.jobs)} variants, "
+            f"{progress.credits(batch.credit_cost)} charged once.")
+    return f"{text} Progress: {where}" if where else text
+
+
+def already_submitted_text(batch: BatchRead) -> str:
+    return f"This quote was already confirmed (batch `{batch.id}`, {batch.status})."
+
+
+def variant_line(job) -> str:
+    w, h = job.settings.resolution
+    line = progress.status(job)
+    url = job.result_url if job.status == "completed" else None
+    if url:
+        tail = f"[download]({url})"
+    elif line.bar is not None and not line.terminal:
+        tail = f"`{line.bar}` {line.percent}"
+    else:
+        tail = line.detail or line.headline
+    return f"{line.emoji} {w}×{h}: {tail}"
+
+
+def status_payload(batch: BatchRead) -> dict[str, Any]:
+    """The batch's ONE status message; "Cancel all" while any variant is unfinished."""
+    origin = (batch.jobs[0].origin if batch.jobs else None) or {}
+    user_id, title = origin.get("user_id"), origin.get("title")
+    done = all(j.is_final for j in batch.jobs)
+    emoji = "✅" if batch.status == "completed" else ("🏁" if done else "🎬")
+    lines = [f"{emoji} **Batch of {len(batch.jobs)}**" + (f" — {title}" if title else "")]
+    lines += [variant_line(j) for j in batch.jobs]
+    if done and user_id and batch.status != "cancelled":
+        lines.append(f"{mention(user_id)} every variant has ended.")
+    lines.append(f"-# {progress.credits(batch.credit_cost)} · batch `{batch.id}`")
+    components = [] if done else [_row(_button(
+        "Cancel all", custom_id=custom_ids.cancel_batch(batch.id), style=DANGER))]
+    return {
+        "content": _fit("\n".join(lines)),
+        "components": components,
+        "allowed_mentions": {"parse": [], "users": [str(user_id)] if user_id else []},
+    }
