@@ -38,3 +38,16 @@ async def show_newest(rt: Runtime, job_id: str, *, install) -> None:
     notifier = install(rt)
     if notifier is not None:
         await notifier.job_changed(job, change)
+
+
+def batch_loader(rt: Runtime):
+    """``async batch id -> BatchRead`` on the runtime's database, for the notifiers: a
+    batch's ONE status message is built from a fresh read of every variant."""
+
+    async def load(batch_id: str):
+        from core import batches
+
+        async with rt.db.transaction() as s:
+            return await batches.get(session=s, account_id=None, batch_id=batch_id)
+
+    return load

@@ -62,3 +62,18 @@ def status_payload(batch: BatchRead) -> dict[str, Any]:
         "components": components,
         "allowed_mentions": {"parse": [], "users": [str(user_id)] if user_id else []},
     }
+
+
+def ping_payload(batch: BatchRead, message_id: str) -> dict[str, Any] | None:
+    """A reply that notifies the user once every variant has ended (edits never ping)."""
+    user_id = ((batch.jobs[0].origin if batch.jobs else None) or {}).get("user_id")
+    if not user_id or batch.status == "cancelled":
+        return None
+    links = ", ".join(f"[{j.settings.resolution[0]}×{j.settings.resolution[1]}]({j.result_url})"
+                      for j in batch.jobs if j.status == "completed" and j.result_url)
+    text = f"{mention(user_id)} your batch has ended" + (f": {links}" if links else ".")
+    return {
+        "content": _fit(text),
+        "allowed_mentions": {"parse": [], "users": [str(user_id)], "replied_user": False},
+        "message_reference": {"message_id": str(message_id), "fail_if_not_exists": False},
+    }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from bots import progress, shared_state
+from bots import catch_up, progress, shared_state
 from bots.discord import batch_messages, messages
 from bots.discord.endpoints import api_base
 from bots.discord.sender import StatusSender
@@ -79,9 +79,14 @@ class DiscordNotifier:
         """The batch's message from a fresh read of every variant (a later read is never
         behind an earlier one), through the same paced sender, ranked by the batch."""
         batch = await self.load_batch(batch_id)
+        done = all(j.is_final for j in batch.jobs)
+        ping = batch_messages.ping_payload(batch, message_id) if done else None
+        then = None
+        if ping is not None:
+            def then(ping=ping):
+                self.sender.post(channel_id, ping, tag=f"ping:{batch_id}")
         self.sender.edit(channel_id, message_id, batch_messages.status_payload(batch),
-                         rank=progress.batch_rank(batch.jobs),
-                         terminal=all(j.is_final for j in batch.jobs))
+                         rank=progress.batch_rank(batch.jobs), terminal=done, then=then)
 
     async def close(self, within: float = 10.0) -> None:
         await self.sender.flush(within)
@@ -96,17 +101,8 @@ def install(runtime) -> DiscordNotifier | None:
         if isinstance(adapter, DiscordNotifier):
             return adapter
     notifier = DiscordNotifier.from_settings(runtime.settings)
-    notifier.load_batch = _batch_loader(runtime)
+    notifier.load_batch = catch_up.batch_loader(runtime)
     runtime.notifiers.add(notifier)
     log.info("discord status edits enabled (%s)", notifier.sender.api_base)
     return notifier
 
-
-def _batch_loader(runtime):
-    async def load(batch_id: str):
-        from core import batches
-
-        async with runtime.db.transaction() as s:
-            return await batches.get(session=s, account_id=None, batch_id=batch_id)
-
-    return load

@@ -35,7 +35,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bots import catch_up, flow
-from bots.slack import blocks, workspaces
+from bots.slack import batch_flow, blocks, workspaces
 from bots.slack.blocks import FormValues
 from core import batches
 from core import render_settings as rs
@@ -356,7 +356,8 @@ def register(app: AsyncApp, settings: Settings) -> None:
         origin = {"platform": "slack", "team_id": user.team_id, "channel_id": meta["c"],
                   "user_id": user.user_id, "message_ts": None, "title": values.project_name}
         if meta.get("v"):
-            await confirm_batch(ack, client, rt, user, meta, values, origin, view)
+            await batch_flow.confirm(ack, client, rt, settings, user, meta, values, origin,
+                                     view, enqueue=enqueue())
             return
         try:
             async with rt.db.transaction() as s:
@@ -387,37 +388,6 @@ def register(app: AsyncApp, settings: Settings) -> None:
             log.warning("could not post the status of job %s", job.id, exc_info=True,
                         extra={"job_id": job.id})
 
-    async def confirm_batch(ack, client, rt: Runtime, user, meta, values, origin, view):
-        """Confirm of a batch quote: ONE debit, one job per variant, ONE status message
-        (every variant's origin points at it; the workers' sender edits it)."""
-        try:
-            async with rt.db.transaction() as s:
-                submitted = await flow.submit_batch(
-                    session=s, settings=settings, user=user, project_id=values.project_id or "",
-                    render_settings=meta["s"], variants=meta["v"],
-                    idempotency_key=f"slack:{user.team_id}:{view['id']}", origin=origin,
-                    enqueue=enqueue())
-        except RenderbotError as exc:
-            await ack(response_action="update", view=blocks.problem_view(explain(exc)))
-            return
-        batch = submitted.batch
-        await ack(response_action="update",
-                  view=blocks.batch_submitted_view(batch, created=submitted.created))
-        if not submitted.created:
-            return
-        log.info("slack user %s/%s submitted batch %s", user.team_id, user.user_id, batch.id)
-        try:
-            message = blocks.batch_status_message(batch)
-            channel_id, ts, in_dm = await post_message(client, message, channel_id=meta["c"],
-                                                       user_id=user.user_id)
-            async with rt.db.transaction() as s:
-                for job in batch.jobs:
-                    await flow.set_origin(session=s, job_id=job.id, origin={
-                        "channel_id": channel_id, "message_ts": ts, "dm": in_dm})
-            await show_newest(rt, batch.jobs[0].id)
-        except Exception:  # noqa: BLE001 - the jobs run; only their status message is missing
-            log.warning("could not post the status of batch %s", batch.id, exc_info=True)
-
     @app.action(blocks.CANCEL)
     async def cancel_clicked(ack, body, client, context):
         await ack()
@@ -425,11 +395,7 @@ def register(app: AsyncApp, settings: Settings) -> None:
         user = chat_user(body)
         value = body["actions"][0]["value"]
         if value.startswith("batch:"):
-            async with rt.db.transaction() as s:
-                batch = await flow.cancel_batch(session=s, settings=settings, user=user,
-                                                batch_id=value.removeprefix("batch:"))
-            log.info("slack user %s/%s cancelled batch %s", user.team_id, user.user_id, batch.id)
-            await show_newest(rt, batch.jobs[0].id)
+            await batch_flow.cancel(rt, settings, user, value.removeprefix("batch:"))
             return
         async with rt.db.transaction() as s:
             job = await flow.cancel(session=s, settings=settings, user=user,

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 
-from bots import progress, shared_state
-from bots.slack import blocks, workspaces
+from bots import catch_up, progress, shared_state
+from bots.slack import batch_blocks, blocks, workspaces
 from bots.slack.sender import SlackSender
 from core.notify import JobChange
 from core.notify import state_rank as rank
@@ -79,7 +79,7 @@ class SlackNotifier:
         behind an earlier one), through the same paced sender, ranked by the batch."""
         batch = await self.load_batch(batch_id)
         done = all(j.is_final for j in batch.jobs)
-        self.sender.update(team_id, channel_id, ts, blocks.batch_status_message(batch),
+        self.sender.update(team_id, channel_id, ts, batch_blocks.batch_status_message(batch),
                            rank=progress.batch_rank(batch.jobs), terminal=done)
         if done and any(j.status == "completed" for j in batch.jobs):
             links = [f"<{j.result_url}|{j.settings.resolution[0]}×{j.settings.resolution[1]}>"
@@ -115,17 +115,8 @@ def install(runtime) -> SlackNotifier | None:
         if isinstance(adapter, SlackNotifier):
             return adapter
     notifier = SlackNotifier.from_settings(runtime.settings, engine_of=lambda: runtime.db.engine)
-    notifier.load_batch = _batch_loader(runtime)
+    notifier.load_batch = catch_up.batch_loader(runtime)
     runtime.notifiers.add(notifier)
     log.info("slack status updates enabled (%s)", notifier.sender.api_base)
     return notifier
 
-
-def _batch_loader(runtime):
-    async def load(batch_id: str):
-        from core import batches
-
-        async with runtime.db.transaction() as s:
-            return await batches.get(session=s, account_id=None, batch_id=batch_id)
-
-    return load

@@ -66,6 +66,9 @@ async def test_three_aspects_are_one_debit_three_jobs_and_one_message_with_three
     # ONE status message, every link in it, each variant's own video
     posted = [m for m in fake.channel_messages(alice.channel_id) if not m.get("thread_ts")]
     assert len(posted) == 1
+    ping = await wait_for(lambda: next((m for m in fake.channel_messages(alice.channel_id)
+                                        if m.get("thread_ts") == status["ts"]), None))
+    assert "your batch is ready" in ping["text"] and ping["text"].count("<http") == 3
     links = re.findall(r"<([^|>]+)\|download>", blocks_text(final["blocks"]))
     assert sorted(links) == sorted(j.result_url for j in batch.jobs)
     assert elements(final) == []  # no Cancel once every variant ended

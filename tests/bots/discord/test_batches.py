@@ -83,6 +83,10 @@ async def test_three_aspects_are_one_debit_three_jobs_and_one_message_with_three
     assert len([m for m in fake_discord.channel_messages(CHANNEL)
                 if "batch `" in m["content"]]) == 1  # ONE status message
     assert len(await jobs_of(db, account)) == 3
+    # edits never notify: one reply pings the user with the three links
+    ping = await wait_until(lambda: next((m for m in fake_discord.channel_messages(CHANNEL)
+                                          if "your batch has ended" in m["content"]), None))
+    assert sorted(re.findall(r"\]\(([^)]+)\)", ping["content"])) == sorted(links)
 
 
 async def test_cancel_all_cancels_every_unfinished_variant(instant, fake_discord, user, db):
