@@ -98,3 +98,22 @@ def test_insufficient_credits_and_quote_wording():
     quote = QuoteRead(project_id="prj_1", settings=SETTINGS, credit_cost=3, balance=10,
                       balance_after=7, frame_count=360)
     assert progress.quote_text(quote) == "Cost: 3 credits · balance 10 → 7 after"
+
+
+def test_a_batch_message_ranks_every_later_snapshot_higher():
+    """A batch's ONE message is ranked by its variants: any variant moving on (queue
+    position, progress, state, a cancel) raises the rank; an older snapshot never wins."""
+    a, b = job(id="job_a", status="queued", progress=0, queue_position=2), \
+        job(id="job_b", status="queued", progress=0, queue_position=3)
+    steps = [
+        [a, b],
+        [a.model_copy(update={"queue_position": 1}), b],
+        [job(id="job_a", progress=0), b],
+        [job(id="job_a", progress=60), b],
+        [job(id="job_a", progress=60, cancel_requested=True), b],
+        [job(id="job_a", status="cancelled", progress=60, cancel_requested=True), b],
+        [job(id="job_a", status="cancelled", progress=60, cancel_requested=True),
+         job(id="job_b", status="completed", progress=100)],
+    ]
+    ranks = [progress.batch_rank(jobs) for jobs in steps]
+    assert all(x < y for x, y in zip(ranks, ranks[1:], strict=False)), ranks
