@@ -101,7 +101,8 @@ def validate(raw: Mapping[str, Any] | RenderSettings | None, limits: LimitSettin
     raw = dict(raw or {})
     unknown = set(raw) - set(_KEYS)
     if unknown:
-        first = sorted(str(k) for k in unknown)[0][:40]
+        # the key is user input: one printable line in the error, never a line break
+        first = "".join(ch if ch.isprintable() else "?" for ch in sorted(str(k) for k in unknown)[0][:40])
         raise InvalidSettings(
             first if first.strip() else "settings", "unknown setting", ", ".join(_KEYS),
         )
