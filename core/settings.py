@@ -46,6 +46,20 @@ QUALITY_MULTIPLIERS = {"low": 0.75, "medium": 1.0, "high": 1.5}
 FORMAT_MULTIPLIERS = {"mp4": 1.0, "webm": 1.25, "gif": 0.75}
 
 
+
+def _merged_multipliers(field: str, what: str, value: dict[str, float],
+                        defaults: dict[str, float]) -> dict[str, float]:
+    """A partial override keeps the other defaults; unknown names and factors outside
+    (0, 100] are refused in one line naming the variable."""
+    name = f"RENDERBOT_PRICING__{field}"
+    unknown = sorted(set(value) - set(defaults))
+    if unknown:
+        raise ValueError(f"{name}: unknown {what} {unknown[0]!r} (allowed: {', '.join(defaults)})")
+    for key, factor in value.items():
+        if not math.isfinite(factor) or not 0 < factor <= 100:
+            raise ValueError(f"{name}: {key} must be a number above 0 (at most 100)")
+    return {**defaults, **value}
+
 class PricingSettings(BaseModel):
     """Inputs of :func:`core.pricing.credit_cost` (see its docstring for the formula)."""
 
@@ -64,28 +78,12 @@ class PricingSettings(BaseModel):
     @field_validator("format_multipliers")
     @classmethod
     def _merge_format_multipliers(cls, value: dict[str, float]) -> dict[str, float]:
-        name = "RENDERBOT_PRICING__FORMAT_MULTIPLIERS"
-        unknown = sorted(set(value) - set(FORMAT_MULTIPLIERS))
-        if unknown:
-            raise ValueError(f"{name}: unknown format {unknown[0]!r} "
-                             f"(allowed: {', '.join(FORMAT_MULTIPLIERS)})")
-        for fmt, factor in value.items():
-            if not math.isfinite(factor) or not 0 < factor <= 100:
-                raise ValueError(f"{name}: {fmt} must be a number above 0 (at most 100)")
-        return {**FORMAT_MULTIPLIERS, **value}
+        return _merged_multipliers("FORMAT_MULTIPLIERS", "format", value, FORMAT_MULTIPLIERS)
 
     @field_validator("quality_multipliers")
     @classmethod
     def _merge_multipliers(cls, value: dict[str, float]) -> dict[str, float]:
-        name = "RENDERBOT_PRICING__QUALITY_MULTIPLIERS"
-        unknown = sorted(set(value) - set(QUALITY_MULTIPLIERS))
-        if unknown:
-            raise ValueError(f"{name}: unknown quality {unknown[0]!r} "
-                             f"(allowed: {', '.join(QUALITY_MULTIPLIERS)})")
-        for quality, factor in value.items():
-            if not math.isfinite(factor) or not 0 < factor <= 100:
-                raise ValueError(f"{name}: {quality} must be a number above 0 (at most 100)")
-        return {**QUALITY_MULTIPLIERS, **value}
+        return _merged_multipliers("QUALITY_MULTIPLIERS", "quality", value, QUALITY_MULTIPLIERS)
 
 
 class LimitSettings(BaseModel):
