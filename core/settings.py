@@ -162,6 +162,11 @@ class DiscordSettings(BaseModel):
         default_factory=dict,
         description="size presets offered in /render; empty = core.render_settings.PRESETS",
     )
+    inline_max_bytes: int = Field(
+        25 * 1024 * 1024, ge=0,
+        description="upload a finished video into the channel when it is at most this many "
+                    "bytes (and within the guild's upload limit); larger: poster + link; 0 = never",
+    )
 
 
 class SlackSettings(BaseModel):
