@@ -198,6 +198,12 @@ class SlackSettings(BaseModel):
         25, ge=0, le=100,
         description="up to this many projects the modal lists them; beyond, type-ahead search",
     )
+    inline_max_bytes: int = Field(
+        50_000_000, ge=0,
+        description="videos up to this size (and Slack's 1 GB file limit) are uploaded into "
+                    "the status message's thread (files.uploadV2) to play in Slack; larger "
+                    "ones get the poster and the link; 0 = never upload",
+    )
 
 
 class ApiSettings(BaseModel):
