@@ -79,6 +79,21 @@ class Storage(Protocol):
         bucket: str | None = None,
     ) -> StoredObject: ...
 
+    async def put_bytes(
+        self,
+        *,
+        key: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+        bucket: str | None = None,
+    ) -> StoredObject:
+        """Store a small object (a poster, a preview still) from memory."""
+        ...
+
+    async def get_bytes(self, *, key: str, bucket: str | None = None) -> bytes:
+        """A small object's bytes; StorageError when it is missing or unreadable."""
+        ...
+
     async def exists(self, *, key: str, bucket: str | None = None) -> bool: ...
 
     async def size(self, *, key: str, bucket: str | None = None) -> int | None: ...

@@ -100,6 +100,48 @@ class LocalStorage:
         except OSError as exc:
             raise _os_error("put", key, exc) from exc
 
+    async def put_bytes(
+        self,
+        *,
+        key: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+        bucket: str | None = None,
+    ) -> StoredObject:
+        """A small object written whole (a poster, a preview still, a probe)."""
+        dest = self._path(key)
+        size = await asyncio.to_thread(self._put_bytes_sync, bytes(data), dest, key)
+        return StoredObject(bucket=None, key=key, size=size)
+
+    def _put_bytes_sync(self, data: bytes, dest: Path, key: str) -> int:
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{dest.name}.", suffix=".part", dir=dest.parent
+            )
+            tmp = Path(tmp_name)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, dest)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            return len(data)
+        except OSError as exc:
+            raise _os_error("put", key, exc) from exc
+
+    async def get_bytes(self, *, key: str, bucket: str | None = None) -> bytes:
+        """A small object's bytes; a missing key raises a non-retryable StorageError."""
+        path = self._path(key)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except OSError as exc:
+            raise _os_error("get", key, exc) from exc
+
     async def exists(self, *, key: str, bucket: str | None = None) -> bool:
         path = self._path(key)
         return await asyncio.to_thread(path.is_file)
