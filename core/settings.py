@@ -101,6 +101,12 @@ class LimitSettings(BaseModel):
     max_active_per_chat_server: int = Field(
         10, ge=1, description="renders one Discord guild or Slack workspace has running"
     )
+    # preview stills (core/previews.py): free, so limited per account per minute
+    previews_per_minute: int = Field(20, ge=0, description="preview stills per account per "
+                                     "minute (0 = unlimited)")
+    preview_wait_seconds: float = Field(
+        20.0, gt=0, description="how long a preview request waits for a worker's still"
+    )
 
 
 class WorkerSettings(BaseModel):
