@@ -265,21 +265,28 @@ def quote_metadata(*, channel_id: str, values: FormValues, render_settings: dict
 
 
 def quote_view(
-    *, project_name: str, quote: QuoteRead, metadata: str, problem: str | None = None
+    *, project_name: str, quote: QuoteRead, metadata: str, problem: str | None = None,
+    preview: dict[str, Any] | None = None, draft: QuoteRead | None = None,
 ) -> dict[str, Any]:
     """Cost and balance after, with Confirm (the modal's submit) and Back; without Confirm
-    when there is a ``problem`` (e.g. too few credits). A batch quote lists each variant."""
+    when there is a ``problem`` (e.g. too few credits). A batch quote lists each variant.
+    ``preview``: the preview's image block (or its pending / unavailable line); ``draft``:
+    the draft's quote, offered as a Draft button when affordable (bots/slack/followup_blocks.py)."""
+    from bots.slack import followup_blocks as fb
     summary = progress.settings_summary(quote.settings)
     if isinstance(quote, BatchQuoteRead):
         summary = summary.split(" · ", 1)[1] + "".join(
             f"\n• {v.resolution[0]}×{v.resolution[1]}: {progress.credits(v.credit_cost)}"
             for v in quote.variants)
-    blocks = [
-        _section(f"*{escape(project_name)}*\n{summary}"),
-        _section(f"*{progress.quote_text(quote)}*" if problem is None else problem),
-        {"type": "actions", "block_id": "nav", "elements": [
-            {"type": "button", "action_id": BACK, "text": _plain("◀ Back"), "value": "back"}]},
-    ]
+    nav = [{"type": "button", "action_id": BACK, "text": _plain("◀ Back"), "value": "back"}]
+    blocks = [_section(f"*{escape(project_name)}*\n{summary}")]
+    if preview is not None:
+        blocks.append(preview)
+    blocks.append(_section(f"*{progress.quote_text(quote)}*" if problem is None else problem))
+    if draft is not None and draft.balance_after >= 0:
+        blocks.append(fb.draft_line(draft))
+        nav.insert(0, fb.draft_button(draft))
+    blocks.append({"type": "actions", "block_id": "nav", "elements": nav})
     view: dict[str, Any] = {
         "type": "modal", "callback_id": QUOTE, "title": _plain("Confirm render", 24),
         "close": _plain("Cancel"), "private_metadata": metadata, "blocks": blocks,
@@ -324,7 +331,9 @@ def already_submitted_text(job: JobRead) -> str:
 
 
 def status_message(job: JobRead) -> dict[str, Any]:
-    """``text`` (notification fallback) and ``blocks`` of a job's status message."""
+    """``text`` (notification fallback) and ``blocks`` of a job's status message; once
+    completed, the poster and the follow-up buttons (bots/slack/followup_blocks.py)."""
+    from bots.slack import followup_blocks as fb
     origin = job.origin or {}
     user_id = origin.get("user_id")
     title = origin.get("title")
@@ -351,13 +360,20 @@ def status_message(job: JobRead) -> dict[str, Any]:
                         "text": _md("The render stops and the credits are refunded."),
                         "confirm": _plain("Cancel render"), "deny": _plain("Keep rendering")},
         }]})
-    elif url and len(url) <= MAX_URL:
-        blocks.append({"type": "actions", "block_id": "status", "elements": [{
-            "type": "button", "action_id": DOWNLOAD, "text": _plain("Download video"),
-            "style": "primary", "url": url, "value": job.id}]})
-    elif url:  # longer than a button (and a section) may hold: never for our /d/ links
-        blocks.append(_context(f"The download link is too long for Slack; get it from "
-                               f"`GET /v1/renders/{job.id}` (`result_url`)."))
+    else:
+        shown = fb.poster(job)
+        if shown is not None:
+            blocks.insert(1, shown)
+        buttons = fb.followup_buttons(job)
+        if url and len(url) <= MAX_URL:
+            buttons.insert(0, {"type": "button", "action_id": DOWNLOAD,
+                               "text": _plain("Download video"), "style": "primary",
+                               "url": url, "value": job.id})
+        elif url:  # longer than a button (and a section) may hold: never for our /d/ links
+            blocks.append(_context(f"The download link is too long for Slack; get it from "
+                                   f"`GET /v1/renders/{job.id}` (`result_url`)."))
+        if buttons:
+            blocks.append({"type": "actions", "block_id": "status", "elements": buttons})
     text = escape(progress.status_text(job, title))  # the title and an error are user data
     if final:
         text = f"{text.splitlines()[0]} — {final}"

@@ -159,10 +159,13 @@ def test_completed_status_has_the_download_button_settings_charge_and_mention():
     text = blocks_text(message["blocks"])
     assert "<@U1> Your video is ready." in text and "3 credits charged" in text
     assert "`████████████████████` 100%" in text
-    (button,) = message["blocks"][-1]["elements"]
+    button, *followups = message["blocks"][-1]["elements"]
     assert button == {"type": "button", "action_id": blocks.DOWNLOAD,
                       "text": {"type": "plain_text", "text": "Download video", "emoji": True},
                       "style": "primary", "url": url, "value": "job_1"}
+    # a full render: no "Full quality"; every follow-up carries the job id
+    assert [(e["text"]["text"], e["value"]) for e in followups] == [
+        ("Render again", "job_1"), ("Vertical 9:16", "job_1"), ("Square 1:1", "job_1")]
     assert "<@U1>" in message["text"]
     long_url = "https://example.test/" + "x" * 3100
     fallback = blocks.status_message(job("completed", progress=100, result_url=long_url))

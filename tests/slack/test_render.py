@@ -61,7 +61,9 @@ async def test_render_from_slash_command_to_a_download_link(render_harness, db, 
     text = blocks_text(final["blocks"])
     assert f"<@{alice.user_id}> Your video is ready." in text
     assert "320×180 · 24 fps · 2 s · low · vignette · 1 credit charged" in text
-    (button,) = elements(final)
+    button, *followups = elements(final)
+    assert [e["action_id"] for e in followups] == ["render_again", "render_vertical",
+                                                   "render_square"]
     assert button["action_id"] == "render_download" and button["url"] == job.result_url
     ping = await wait_for(lambda: next((m for m in fake.channel_messages(alice.channel_id)
                                         if m.get("thread_ts") == status["ts"]), None))
