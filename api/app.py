@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import errors, remotion_webhook
 from api.metrics import Metrics
 from api.ratelimit import limiter_for
-from api.routes import batches, links, ops, storage, v1
+from api.routes import batches, links, ops, previews, storage, v1
 from core import logs
 from core.runtime import Runtime
 from core.settings import Settings, get_settings
@@ -72,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     app.include_router(v1.router)
     app.include_router(batches.router)
+    app.include_router(previews.router)
     app.include_router(storage.router)
     app.include_router(links.router)
     app.include_router(ops.router)

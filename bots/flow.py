@@ -25,8 +25,10 @@ from core.errors import (
     ProjectNotFound,
     RenderbotError,
 )
+from core.previews import Preview
 from core.render_settings import PRESETS, QUALITIES, RenderSettings
 from core.renders import Enqueue, Submitted
+from core.runtime import Runtime
 from core.schemas import AccountRead, CreditsRead, JobRead, ProjectRead, QuoteRead
 from core.settings import Settings
 
@@ -293,3 +295,25 @@ def friendly(exc: BaseException) -> str:
     if isinstance(exc, RenderbotError):
         return f"That did not work — {exc}."
     raise TypeError(f"not a domain error: {exc!r}")
+
+
+async def preview(
+    *, runtime: Runtime, settings: Settings | None = None, user: ChatUser, project_id: str,
+    render_settings: dict[str, Any], at: float | None = None,
+) -> Preview:
+    """A free preview still of the project at these settings (issue 17): ``url`` a signed
+    link (Slack's image block), ``jpeg`` the bytes (Discord attaches them), ``width`` and
+    ``height`` the size rendered (a draft's is halved). Opens its own short transaction
+    (never the caller's: rendering may take seconds); call it after deferring the
+    interaction. Raises RenderbotError (``friendly`` maps it): another user's or an
+    unknown project, invalid settings, too many previews, no still in time."""
+    from core import previews
+    from jobs.still_requests import requester_for
+
+    settings = settings or runtime.settings
+    async with runtime.db.transaction() as session:
+        acct = await account(session=session, settings=settings, user=user)
+    return await previews.create(
+        runtime, account_id=acct.id, project_id=project_id, render_settings=render_settings,
+        at=at, request_still=requester_for(settings),
+    )

@@ -50,7 +50,9 @@ class RenderWorker:
             from bots.slack.notifier import install as install_slack_notifier
 
             install_slack_notifier(self.rt)  # chat.update of Slack status messages
-        from jobs import actors, callbacks
+        from jobs import actors, callbacks, stills
+
+        stills.render_preview  # noqa: B018 - declares the "previews" queue (preview stills)
 
         callbacks.install(self.rt)  # webhook callers' callbacks: notifier + actor
         from jobs import fair_wake

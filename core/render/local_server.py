@@ -62,6 +62,21 @@ class RenderRequestRejected(RenderServerError):
     """The server refused a render request (HTTP 400): a bug in the caller, not retryable."""
 
 
+class StillOutOfRange(RenderServerError):
+    """A still was asked for a frame past the composition's last one."""
+
+
+@dataclass(frozen=True)
+class StillResult:
+    """A rendered JPEG still: where it is and the composition's size."""
+
+    output_path: Path
+    width: int
+    height: int
+    frame: int
+    duration_in_frames: int
+
+
 @dataclass(frozen=True)
 class LocalRenderStatus:
     id: str
@@ -277,6 +292,45 @@ class LocalRenderServer:
                 f"render server answered {response.status_code}: {_error_message(response)}"
             )
 
+    async def still(
+        self,
+        *,
+        input_props: dict[str, Any],
+        frame: int,
+        output_path: Path,
+        composition: str = "Visualizer",
+        jpeg_quality: int = 85,
+        max_seconds: float = 60.0,
+    ) -> StillResult:
+        """Render one frame as a JPEG at ``output_path`` (synchronous: the file exists when
+        this returns). A frame past the composition's end raises :class:`StillOutOfRange`;
+        a refused request :class:`RenderRequestRejected`; a failed render
+        :class:`RenderServerError` (its ``retryable`` says whether trying again may help)."""
+        body = {
+            "composition": composition,
+            "inputProps": input_props,
+            "frame": int(frame),
+            "outputPath": _absolute(output_path),
+            "jpegQuality": int(jpeg_quality),
+        }
+        response = await self._request("POST", "/stills", json=body, timeout=max_seconds)
+        if response.status_code == 400:
+            raise RenderRequestRejected(_error_message(response))
+        if response.status_code == 422:
+            raise StillOutOfRange(_error_message(response))
+        if response.status_code != 200:
+            error = RenderServerError(
+                f"render server answered {response.status_code}: {_error_message(response)}"
+            )
+            error.retryable = _retryable(response)
+            raise error
+        data = response.json()
+        return StillResult(
+            output_path=Path(data["outputPath"]), width=int(data["width"]),
+            height=int(data["height"]), frame=int(data["frame"]),
+            duration_in_frames=int(data["durationInFrames"]),
+        )
+
     async def wait(
         self, render_id: str, *, max_wait: float = 600.0, poll_interval: float = 0.25
     ) -> LocalRenderStatus:
@@ -471,6 +525,13 @@ def _quote(render_id: str) -> str:
     from urllib.parse import quote
 
     return quote(render_id, safe="")
+
+
+def _retryable(response: httpx.Response) -> bool:
+    try:
+        return bool((response.json().get("error") or {}).get("retryable"))
+    except ValueError:
+        return True
 
 
 def _error_message(response: httpx.Response) -> str:

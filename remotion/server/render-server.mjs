@@ -9,6 +9,7 @@
 //   POST /renders              -> 202 {id, state:"queued", ...status} (200 + current status if the id exists)
 //   GET  /renders/:id          -> status, or 404 {error:{code:"not_found"}}
 //   POST /renders/:id/cancel   -> status after cancelling (queued: removed; rendering: aborted, partial file deleted)
+//   POST /stills               -> 200 {outputPath, width, height, ...}: one JPEG frame (server/stills.mjs)
 //
 // Usage: node server/render-server.mjs --socket PATH --cache-dir DIR [--max-parallel N]
 //        [--stall-timeout SECONDS (120)] [--idle-exit SECONDS (0 = never)] [--log-level info]
@@ -31,6 +32,8 @@ import {parseArgs} from 'node:util';
 
 import {bundle} from '@remotion/bundler';
 import {makeCancelSignal, openBrowser, renderMedia, selectComposition} from '@remotion/renderer';
+
+import {makeStills} from './stills.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PROJECT_DIR = path.resolve(HERE, '..');
@@ -689,6 +692,18 @@ const runRender = async (record) => {
 	}
 };
 
+// ---------------------------------------------------------------- stills
+
+const renderStillRequest = makeStills({
+	ensureBundle,
+	ensureBrowser,
+	chromium: CHROMIUM,
+	chromiumOptions: CHROMIUM_OPTIONS,
+	logLevel: LOG_LEVEL,
+	log,
+	classify,
+});
+
 // ---------------------------------------------------------------- HTTP
 
 const send = (res, status, body) => {
@@ -728,6 +743,16 @@ const handle = async (req, res) => {
 			queued: queue.length,
 			rendering,
 		});
+	}
+	if (req.method === 'POST' && url.pathname === '/stills') {
+		let body;
+		try {
+			body = JSON.parse(await readBody(req));
+		} catch (err) {
+			return send(res, 400, {error: {code: 'bad_request', message: `invalid JSON: ${err.message}`}});
+		}
+		const answer = await renderStillRequest(body);
+		return send(res, answer.status, answer.body);
 	}
 	if (parts[0] !== 'renders') {
 		return send(res, 404, {error: {code: 'not_found', message: `no route ${req.method} ${url.pathname}`}});
