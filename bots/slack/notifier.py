@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from bots import catch_up, progress, shared_state
-from bots.slack import batch_blocks, blocks, workspaces
+from bots.slack import batch_blocks, blocks, delivery, workspaces
 from bots.slack.sender import SlackSender
 from core.notify import JobChange
 from core.notify import state_rank as rank
@@ -36,10 +36,14 @@ def target(job: JobRead) -> tuple[str, str, str] | None:
 
 
 class SlackNotifier:
-    def __init__(self, sender: SlackSender, *, load_batch=None) -> None:
+    def __init__(self, sender: SlackSender, *, load_batch=None, load_video=None,
+                 inline_cap: int = 0) -> None:
         self.sender = sender
         # async batch id -> BatchRead (the runtime's database): a batch has ONE message
         self.load_batch = load_batch
+        # job -> async loader of its video (None past the cap): inline delivery
+        self.load_video = load_video
+        self.inline_cap = inline_cap
 
     @classmethod
     def from_settings(cls, settings: Settings, *, engine_of=None) -> SlackNotifier:
@@ -71,8 +75,16 @@ class SlackNotifier:
         if ping is not None:
             # at once, not after the update: chat.postMessage has its own limit (per
             # channel), so the mention and the link don't wait for chat.update's budget
-            self.sender.post(team_id, channel_id, {"text": ping, "thread_ts": ts},
-                             tag=f"ping:{job.id}")
+            message = {"text": ping, "thread_ts": ts}
+            if job.status == "completed" and self.load_video is not None and self.inline_cap:
+                # the video itself in the thread (it plays in Slack), the ping as its
+                # comment; too large or a failed upload: the same ping with the link
+                self.sender.upload(team_id, channel_id, ts, tag=f"ping:{job.id}",
+                                   load=self.load_video(job), filename=delivery.filename(job),
+                                   title=(job.origin or {}).get("title") or "render",
+                                   comment=ping, fallback=message)
+            else:
+                self.sender.post(team_id, channel_id, message, tag=f"ping:{job.id}")
 
     async def _batch_changed(self, batch_id: str, team_id: str, channel_id: str, ts: str) -> None:
         """The batch's message from a fresh read of every variant (a later read is never
@@ -116,6 +128,8 @@ def install(runtime) -> SlackNotifier | None:
             return adapter
     notifier = SlackNotifier.from_settings(runtime.settings, engine_of=lambda: runtime.db.engine)
     notifier.load_batch = catch_up.batch_loader(runtime)
+    notifier.inline_cap = delivery.inline_cap(runtime.settings)
+    notifier.load_video = delivery.video_loader(runtime, notifier.inline_cap)
     runtime.notifiers.add(notifier)
     log.info("slack status updates enabled (%s)", notifier.sender.api_base)
     return notifier

@@ -136,6 +136,8 @@ class SlackSender(PacedSender):
         self._shared_items = {
             "chat.update": RateLimitItemPerMinute(max(1, int(per_team_updates_per_minute))),
             "chat.postMessage": RateLimitItemPerMinute(max(1, int(posts_per_minute))),
+            # files.getUploadURLExternal / completeUploadExternal are Tier 4 (100+ a minute)
+            "files.uploadV2": RateLimitItemPerMinute(max(1, int(posts_per_minute))),
         }
         self._clients: dict[str, AsyncWebClient] = {}
 
@@ -162,6 +164,21 @@ class SlackSender(PacedSender):
         return self._put(("post", team_id, channel, tag),
                          _Call("chat.postMessage", ("chat.postMessage", team_id, channel),
                                team_id), body, rank=(0,), terminal=True)
+
+    def upload(self, team_id: str, channel: str, thread_ts: str, *, tag: str,
+               load: Callable[[], Awaitable[bytes | None]], filename: str, title: str,
+               comment: str, fallback: dict[str, Any]) -> bool:
+        """Upload a file once per ``tag`` into the thread of ``thread_ts`` (files.uploadV2:
+        it plays in Slack), with ``comment`` as its message. ``load()`` gives the bytes, or
+        None when the file should not be uploaded (too large, gone); then, and when the
+        upload fails for any reason but a rate limit, ``fallback`` is posted instead (once,
+        per ``tag``): a failed upload is never an error for the user."""
+        body = {"channel": channel, "thread_ts": thread_ts, "filename": filename,
+                "title": title, "initial_comment": comment, "load": load,
+                "fallback": {"thread_ts": thread_ts, **fallback}, "tag": tag}
+        return self._put(("upload", team_id, channel, tag),
+                         _Call("files.uploadV2", ("files.upload", team_id), team_id), body,
+                         rank=(0,), terminal=True)
 
     # --- PacedSender hooks ---------------------------------------------------------------
 
@@ -193,6 +210,8 @@ class SlackSender(PacedSender):
             token = await self.token_for(call.team_id)
             if token is None:
                 return permanent("no_installation")
+            if call.method == "files.uploadV2":
+                return await self._upload(self._client(token), call, slot.payload)
             await self._client(token).api_call(call.method, json=slot.payload)
             return OK
         except SlackApiError as exc:
@@ -214,6 +233,31 @@ class SlackSender(PacedSender):
         except Exception as exc:  # noqa: BLE001 - the sender must keep going
             log.exception("slack %s failed unexpectedly", call.method)
             return error(repr(exc))
+
+    async def _upload(self, client: AsyncWebClient, call: _Call, p: dict[str, Any]) -> Outcome:
+        """files_upload_v2 (files.getUploadURLExternal → POST the bytes → files.
+        completeUploadExternal); a 429 waits like any call, anything else posts the link."""
+        why = "not uploaded"
+        try:
+            data = await p["load"]()
+            if data is not None:
+                await client.files_upload_v2(
+                    file=data, filename=p["filename"], title=p["title"], channel=p["channel"],
+                    thread_ts=p["thread_ts"], initial_comment=p["initial_comment"])
+                return OK
+        except SlackApiError as exc:
+            response = exc.response
+            code = (response.data or {}).get("error") if isinstance(response.data, dict) else None
+            if response.status_code == 429 or code == "ratelimited":
+                raise
+            why = code or f"HTTP {response.status_code}"
+        except Exception as exc:  # noqa: BLE001 - any failure: the link instead
+            why = f"{type(exc).__name__}: {exc}"[:200]
+        else:
+            why = "too large or not stored"
+        log.info("slack: posting the link instead of uploading %s (%s)", p["filename"], why)
+        self.post(call.team_id, p["channel"], p["fallback"], tag=p["tag"])
+        return OK
 
     def _client(self, token: str) -> AsyncWebClient:
         session = self._http()
