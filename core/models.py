@@ -194,6 +194,10 @@ class RenderJob(Base):
         ForeignKey("render_batch.id", ondelete="SET NULL"), index=True
     )
     chat_server: Mapped[str | None] = mapped_column(String(120))
+    # issue 17: the JPEG poster frame stored beside the video (same bucket), and its link;
+    # None when making the poster failed (the render still completed)
+    poster_key: Mapped[str | None] = mapped_column(String(512))
+    poster_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
     queued_at: Mapped[datetime] = _created()
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
