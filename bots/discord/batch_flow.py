@@ -16,11 +16,13 @@ log = logging.getLogger("renderbot.discord")
 
 
 async def quote_reply(bot, interaction: discord.Interaction, state: FormState,
-                      seconds: float) -> tuple[str, discord.ui.View]:
-    """The quote message's content and view for ``state`` (a batch quote at 2+ aspects)."""
+                      seconds: float) -> tuple[str, discord.ui.View, bool]:
+    """The quote message's content and view for ``state`` (a batch quote at 2+ aspects),
+    and whether it can be confirmed. One job: the Draft button shows the draft's price."""
     from bots.discord.bot import chat_user
 
     user = chat_user(interaction)
+    draft_price = None
     async with bot.db.transaction() as s:
         if state.variants:
             outcome = await flow.quote_batch(
@@ -30,13 +32,21 @@ async def quote_reply(bot, interaction: discord.Interaction, state: FormState,
             outcome = await flow.quote(
                 session=s, settings=bot.settings, user=user, project_id=state.project_id,
                 render_settings=state.render_settings(seconds))
+            if outcome.ok:
+                draft = await flow.quote(
+                    session=s, settings=bot.settings, user=user, project_id=state.project_id,
+                    render_settings={**state.render_settings(seconds), "draft": True})
+                draft_price = draft.quote.credit_cost if draft.ok else None
     if outcome.ok and state.variants:
         content = batch_messages.quote_text(outcome.quote, outcome.project.name, state.format)
     elif outcome.ok:
-        content = messages.quote_text(outcome.quote, outcome.project.name)
+        content = messages.quote_text(outcome.quote, outcome.project.name) + \
+            messages.draft_line(draft_price)
     else:
         content = messages.problem_text(outcome.project.name, outcome.problem or "")
-    return content, views.quote_view(state, seconds, effects=bot.effect_names, ok=outcome.ok)
+    view = views.quote_view(state, seconds, effects=bot.effect_names, ok=outcome.ok,
+                            draft_price=draft_price)
+    return content, view, outcome.ok
 
 
 def picked(state: FormState, field: str, values: list[str]) -> FormState:

@@ -2,9 +2,11 @@
 
     /render [project] → ephemeral form (size, fps, quality, effects selects; the project
     select first when there is a choice) → "Duration & quote…" modal → ephemeral quote
-    (cost, balance after) with Confirm / Cancel → Confirm submits once (idempotency key
-    ``discord:<quote message id>``) and posts a public status message (a DM when the
-    channel refuses) that the worker's notifier edits until the video link arrives.
+    (cost, balance after; the preview still is attached right after) with Confirm / Draft
+    / Cancel → Confirm or Draft submits once (idempotency key ``discord:<quote message
+    id>``) and posts a public status message (a DM when the channel refuses) that the
+    worker's notifier edits until the video link arrives; the finished message has the
+    poster and follow-up buttons, each opening a new quote (``bots/discord/quotes.py``).
 
 Every button and select is a ``DynamicItem`` whose custom_id carries the state, so they
 all work after a restart; errors become friendly ephemeral messages (with an error id for
@@ -24,7 +26,7 @@ from discord import app_commands
 from discord.http import Route
 
 from bots import catch_up, flow
-from bots.discord import batch_flow, custom_ids, endpoints, messages, views
+from bots.discord import batch_flow, custom_ids, endpoints, messages, quotes, views
 from bots.discord.custom_ids import BadCustomId, FormState, Parsed
 from core.errors import RenderbotError
 from core.runtime import Runtime
@@ -245,67 +247,30 @@ class RenderBot(discord.Client):
 
     async def on_duration(self, interaction: discord.Interaction, state: FormState, text: str):
         seconds = float(f"{flow.parse_duration(text):g}")
-        content, view = await batch_flow.quote_reply(self, interaction, state, seconds)
-        await interaction.response.send_message(content, ephemeral=True, view=view)
+        await quotes.send(self, interaction, state, seconds)
 
     async def _on_re(self, interaction: discord.Interaction, parsed: Parsed, values: list[str]):
         """The quote's Format / Formats select: quote what is picked, in place."""
         assert parsed.state is not None and parsed.duration is not None
         state = batch_flow.picked(parsed.state, parsed.field or "", values)
-        content, view = await batch_flow.quote_reply(self, interaction, state, parsed.duration)
-        await interaction.response.edit_message(content=content, view=view)
+        await quotes.send(self, interaction, state, parsed.duration, edit=True)
 
-    # --- confirm: submit once, post the status message -----------------------------------
+    # --- confirm / draft: submit once, post the status message ---------------------------
 
     async def _on_ok(self, interaction: discord.Interaction, parsed: Parsed, values: list[str]):
-        await interaction.response.defer()  # ack now; the quote message is edited below
-        state, seconds = parsed.state, parsed.duration
-        assert state is not None and seconds is not None
-        user = chat_user(interaction)
-        origin = {
-            "platform": "discord", "channel_id": str(interaction.channel_id),
-            "guild_id": str(interaction.guild_id) if interaction.guild_id else None,
-            "user_id": user.user_id, "message_id": None,
-        }
-        if state.variants:  # 2-3 aspects: one batch, one debit, one status message
-            await batch_flow.confirm(self, interaction, state, seconds, origin)
-            return
-        async with self.db.transaction() as s:
-            project = await flow.resolve_project(
-                session=s, settings=self.settings, user=user, value=state.project_id
-            )
-            origin["title"] = project.name
-            submitted = await flow.submit(
-                session=s, settings=self.settings, user=user, project_id=project.id,
-                render_settings=state.render_settings(seconds),
-                idempotency_key=f"discord:{interaction.message.id}", origin=origin,
-                enqueue=self.enqueue(),
-            )
-        job = submitted.job
-        if not submitted.created:
-            # a double click: the click that created the job edits the quote message (with
-            # the link to the status); this one only tells its clicker, so the quote
-            # message ends the same whichever click lands last
-            await interaction.followup.send(messages.already_submitted_text(job), ephemeral=True)
-            return
-        log.info("discord user %s submitted job %s", user.user_id, job.id,
-                 extra={"job_id": job.id})
-        posted = await self.post_status(job, channel_id=interaction.channel_id, user_id=user.user_id)
-        where = None
-        if posted is not None:
-            channel_id, message_id, in_dm = posted
-            async with self.db.transaction() as s:
-                job = await flow.set_origin(session=s, job_id=job.id, origin={
-                    "channel_id": channel_id, "message_id": message_id, "dm": in_dm,
-                })
-            where = messages.jump_url(None if in_dm else origin["guild_id"], channel_id, message_id)
-        await interaction.edit_original_response(
-            content=messages.submitted_text(job, where), view=None
-        )
-        if posted is not None:
-            # Changes committed before the message id was stored were skipped by the
-            # notifier: the workers' sender shows the newest state now (pings if it ended).
-            await self.show_newest(job.id)
+        await quotes.confirm(self, interaction, parsed, draft=False)
+
+    async def _on_draft(self, interaction: discord.Interaction, parsed: Parsed,
+                        values: list[str]):
+        await quotes.confirm(self, interaction, parsed, draft=True)
+
+    # --- a finished message's follow-ups: each opens a new quote --------------------------
+
+    async def _on_again(self, interaction: discord.Interaction, parsed: Parsed,
+                        values: list[str]):
+        await quotes.followup(self, interaction, parsed)
+
+    _on_full = _on_var = _on_again
 
     async def post_status(
         self, job, *, channel_id: int | None, user_id: str

@@ -9,6 +9,10 @@ and select works without memory in the bot — after a restart too.
     rb:cancel:<job id>              cancel button on a status message
     rb:re:<field>:<state>:<duration> a quote's Format / Formats select (fmt | asp): re-quote
     rb:bcancel:<batch id>           "Cancel all" on a batch's status message
+    rb:draft:<state>:<duration>     the quote's Draft button (a draft of what is quoted)
+    rb:again:<job id>               "Render again" on a finished message (a new quote)
+    rb:full:<job id>                "Full quality" on a finished draft (a new quote)
+    rb:var:<aspect code>:<job id>   "Vertical 9:16" / "Square 1:1" (916 | 11; a new quote)
 
 ``<state>`` = ``<project id>:<W>x<H>:<fps>:<q>:<effects bitmask>[:<f><aspects mask>]``
 (q = h|m|l; the effects mask indexes ``settings.limits.effects``; f = m|w|g for mp4, webm,
@@ -25,7 +29,8 @@ from typing import Any
 from core.batches import ASPECTS
 
 PREFIX = "rb"
-TEMPLATE = r"rb:(?P<action>pick|set|dur|stop|ok|cancel|bcancel|re)(?::(?P<arg>[^\s]+))?"
+TEMPLATE = (r"rb:(?P<action>pick|set|dur|stop|ok|cancel|bcancel|re|draft|again|full|var)"
+            r"(?::(?P<arg>[^\s]+))?")
 MAX_LEN = 100
 _Q = {"high": "h", "medium": "m", "low": "l"}
 _Q_BACK = {v: k for k, v in _Q.items()}
@@ -33,6 +38,8 @@ _F = {"mp4": "m", "webm": "w", "gif": "g"}
 _F_BACK = {v: k for k, v in _F.items()}
 ASPECT_NAMES = list(ASPECTS)
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+VARIANTS = {"916": "9:16", "11": "1:1"}  # follow-up aspect variants by their code
+VARIANT_LABELS = {"9:16": "Vertical 9:16", "1:1": "Square 1:1"}
 
 
 class BadCustomId(ValueError):
@@ -142,6 +149,23 @@ def requote(field: str, state: FormState, seconds: float, effect_names: list[str
     return _checked(f"rb:re:{field}:{state.encode(effect_names)}:{seconds:g}")
 
 
+def draft(state: FormState, seconds: float, effect_names: list[str]) -> str:
+    return _checked(f"rb:draft:{state.encode(effect_names)}:{seconds:g}")
+
+
+def again(job_id: str) -> str:
+    return _checked(f"rb:again:{job_id}")
+
+
+def full(job_id: str) -> str:
+    return _checked(f"rb:full:{job_id}")
+
+
+def variant(aspect: str, job_id: str) -> str:
+    code = next(c for c, a in VARIANTS.items() if a == aspect)
+    return _checked(f"rb:var:{code}:{job_id}")
+
+
 def cancel_batch(batch_id: str) -> str:
     return _checked(f"rb:bcancel:{batch_id}")
 
@@ -158,6 +182,7 @@ class Parsed:
     duration: float | None = None
     job_id: str | None = None
     batch_id: str | None = None
+    aspect: str | None = None
 
 
 def parse(custom_id: str, effect_names: list[str]) -> Parsed:
@@ -171,6 +196,15 @@ def parse(custom_id: str, effect_names: list[str]) -> Parsed:
         if not _ID.match(arg):
             raise BadCustomId(custom_id)
         return Parsed(action, job_id=arg)
+    if action in ("again", "full"):
+        if not _ID.match(arg):
+            raise BadCustomId(custom_id)
+        return Parsed(action, job_id=arg)
+    if action == "var":
+        code, _, job_id = arg.partition(":")
+        if code not in VARIANTS or not _ID.match(job_id):
+            raise BadCustomId(custom_id)
+        return Parsed(action, job_id=job_id, aspect=VARIANTS[code])
     if action == "bcancel":
         if not _ID.match(arg):
             raise BadCustomId(custom_id)
@@ -187,7 +221,7 @@ def parse(custom_id: str, effect_names: list[str]) -> Parsed:
         field, _, arg = arg.partition(":")
         if field not in ("fmt", "asp"):
             raise BadCustomId(custom_id)
-    # ok / re: <state>:<duration>
+    # ok / draft / re: <state>:<duration>
     rest, _, seconds = arg.rpartition(":")
     try:
         value = float(seconds)

@@ -49,14 +49,31 @@ def status_payload(job: JobRead) -> dict[str, Any]:
             custom_id=custom_ids.cancel(job.id), style=DANGER,
             disabled=line.key == "cancelling",
         )))
-    elif url and len(url) <= MAX_URL:
-        components.append(_row({"type": BUTTON, "style": LINK, "label": "Download video",
-                                 "url": url}))
+    elif job.status == "completed":
+        components.extend(followup_rows(job, url if url and len(url) <= MAX_URL else None))
+    poster = getattr(job, "poster_url", None) if job.status == "completed" else None
     return {
         "content": _fit("\n".join(lines)),
         "components": components,
+        "embeds": [{"image": {"url": poster}}] if poster and len(poster) <= 2048 else [],
         "allowed_mentions": {"parse": [], "users": [str(user_id)] if user_id else []},
     }
+
+
+def is_draft(job: JobRead) -> bool:
+    return bool(getattr(job.settings, "draft", False))
+
+
+def followup_rows(job: JobRead, url: str | None) -> list[dict[str, Any]]:
+    """The finished message's buttons: the download link, then follow-ups that each lead
+    to a new quote (never a charge without a Confirm)."""
+    first = [{"type": BUTTON, "style": LINK, "label": "Download video", "url": url}] if url else []
+    first.append(_button("Render again", custom_id=custom_ids.again(job.id), style=SECONDARY))
+    if is_draft(job):
+        first.append(_button("Full quality", custom_id=custom_ids.full(job.id), style=PRIMARY))
+    second = [_button(label, custom_id=custom_ids.variant(aspect, job.id), style=SECONDARY)
+              for aspect, label in custom_ids.VARIANT_LABELS.items()]
+    return [_row(*first), _row(*second)]
 
 
 def ping_payload(job: JobRead) -> dict[str, Any] | None:
@@ -110,12 +127,29 @@ def quote_text(quote: QuoteRead, project_name: str) -> str:
     )
 
 
+def draft_line(price: int | None) -> str:
+    """The quote's second line: what the Draft button costs."""
+    if price is None:
+        return ""
+    return (f"\nDraft: {progress.credits(price)} — half size, ≤ 15 fps, low quality, "
+            "marked DRAFT")
+
+
+def not_owner_text() -> str:
+    return "Only the person who started this render can use its buttons."
+
+
+def preview_failed_text(reason: str) -> str:
+    return f"-# No preview this time ({reason}); the quote stands."
+
+
 def problem_text(project_name: str, problem: str) -> str:
     return f"**{project_name}** — {problem}"
 
 
 def submitted_text(job: JobRead, where: str | None) -> str:
-    text = f"Submitted ✓ — {progress.credits(job.credit_cost)} charged."
+    what = "Draft submitted ✓" if is_draft(job) else "Submitted ✓"
+    text = f"{what} — {progress.credits(job.credit_cost)} charged."
     return f"{text} Progress: {where}" if where else text
 
 

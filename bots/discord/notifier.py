@@ -9,10 +9,11 @@ nothing to edit and changes are skipped (the bot catches up right after posting)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from bots import catch_up, progress, shared_state
-from bots.discord import batch_messages, messages
+from bots.discord import batch_messages, delivery, messages
 from bots.discord.endpoints import api_base
 from bots.discord.sender import StatusSender
 from core.notify import JobChange
@@ -35,10 +36,15 @@ def target(job: JobRead) -> tuple[str, str] | None:
 
 
 class DiscordNotifier:
-    def __init__(self, sender: StatusSender, *, load_batch=None) -> None:
+    def __init__(self, sender: StatusSender, *, load_batch=None, read_video=None,
+                 inline_max_bytes: int = 0) -> None:
         self.sender = sender
         # async batch id -> BatchRead (the runtime's database): a batch has ONE message
         self.load_batch = load_batch
+        # async (job, max bytes) -> (filename, bytes, content type) | None: inline delivery
+        self.read_video = read_video
+        self.inline_max_bytes = inline_max_bytes
+        self._deliveries: set[asyncio.Task] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DiscordNotifier:
@@ -52,7 +58,7 @@ class DiscordNotifier:
             # keyed by the token and the API it talks to (the tests' fakes share a token)
             shared=shared_state.for_broker(settings.broker_url, "discord",
                                            f"{token}@{api_base(settings)}"),
-        ))
+        ), inline_max_bytes=d.inline_max_bytes)
 
     async def job_changed(self, job: JobRead, change: JobChange) -> None:
         where = target(job)
@@ -68,12 +74,40 @@ class DiscordNotifier:
         # (posted once per job: the post's slot is finished, and shared across processes)
         ping = messages.ping_payload(job) if job.status in ("completed", "failed") else None
         if ping is not None:
-            def then(ping=ping, channel_id=channel_id, job_id=job.id):
-                self.sender.post(channel_id, ping, tag=f"ping:{job_id}")
+            def then(ping=ping, channel_id=channel_id, job=job):
+                self._ping(job, channel_id, ping)
         self.sender.edit(
             channel_id, message_id, messages.status_payload(job), rank=rank(job),
             terminal=job.is_final, then=then,
         )
+
+    def _ping(self, job: JobRead, channel_id: str, ping: dict) -> None:
+        """After "Done" is shown: the ping, with the video attached when it fits."""
+        cap = delivery.inline_cap(job, self.inline_max_bytes)
+        if job.status != "completed" or self.read_video is None or cap <= 0:
+            self.sender.post(channel_id, ping, tag=f"ping:{job.id}")
+            return
+        task = asyncio.get_running_loop().create_task(self._ping_with_video(job, channel_id,
+                                                                            ping, cap))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _ping_with_video(self, job: JobRead, channel_id: str, ping: dict,
+                               cap: int) -> None:
+        video = await self.read_video(job, cap)
+        if video is None:  # larger than the limit, or unreadable: the link is there
+            self.sender.post(channel_id, ping, tag=f"ping:{job.id}")
+            return
+        filename, data, content_type = video
+
+        def link_only() -> None:  # Discord refused the upload (413 / 40005, error, timeout)
+            log.info("inline upload of %s refused; the link stays", job.id,
+                     extra={"job_id": job.id})
+            self.sender.post(channel_id, ping, tag=f"ping-link:{job.id}")
+
+        self.sender.upload(channel_id, delivery.with_video(ping, filename),
+                           [(filename, data, content_type)], tag=f"ping:{job.id}",
+                           fallback=link_only)
 
     async def _batch_changed(self, batch_id: str, channel_id: str, message_id: str) -> None:
         """The batch's message from a fresh read of every variant (a later read is never
@@ -89,6 +123,8 @@ class DiscordNotifier:
                          rank=progress.batch_rank(batch.jobs), terminal=done, then=then)
 
     async def close(self, within: float = 10.0) -> None:
+        if self._deliveries:
+            await asyncio.wait(set(self._deliveries), timeout=within)
         await self.sender.flush(within)
         await self.sender.close()
 
@@ -102,6 +138,7 @@ def install(runtime) -> DiscordNotifier | None:
             return adapter
     notifier = DiscordNotifier.from_settings(runtime.settings)
     notifier.load_batch = catch_up.batch_loader(runtime)
+    notifier.read_video = delivery.video_reader(runtime)
     runtime.notifiers.add(notifier)
     log.info("discord status edits enabled (%s)", notifier.sender.api_base)
     return notifier

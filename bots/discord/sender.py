@@ -28,6 +28,7 @@ adds Discord's REST call and its rate limits.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -62,6 +63,7 @@ class _Route(NamedTuple):
     bucket: str  # the rate-limit bucket it shares with other routes (per channel)
     template: str  # "PATCH /channels/{channel_id}/messages/{message_id}", as discord.py keys it
     major: str  # the channel id: Discord's buckets are per major parameter
+    files: tuple = ()  # (filename, bytes, content type): sent as multipart/form-data
 
 
 @dataclass
@@ -106,6 +108,8 @@ class StatusSender(PacedSender):
         self._global = TokenBucket(global_rate * 60, burst=max(1.0, min(5.0, global_rate / 10)))
         self._burst = self._global.capacity  # the shared budget allows the same burst
         self._buckets: dict[str, _Bucket] = {}
+        self._fallbacks: dict[tuple, Callable[[], None]] = {}
+        self.upload_timeout = 2 * self.timeout  # under the message lease (2 × timeout + 10)
 
     @property
     def edit_interval(self) -> float:
@@ -132,6 +136,24 @@ class StatusSender(PacedSender):
                        "POST /channels/{channel_id}/messages", str(channel_id))
         return self._put(("post", str(channel_id), tag), route, payload, rank=(0,),
                          terminal=True)
+
+    def upload(self, channel_id: Any, payload: dict[str, Any],
+               files: list[tuple[str, bytes, str]], *, tag: str,
+               fallback: Callable[[], None] | None = None) -> bool:
+        """Post a message with files once per ``tag``, within the same budgets as every
+        other call of the token. One attempt: when Discord refuses it (413 / 40005 over
+        the guild's upload limit, any other error, a timeout) ``fallback`` runs instead."""
+        route = _Route("POST", f"/channels/{channel_id}/messages",
+                       f"POST /channels/{channel_id}/messages",
+                       "POST /channels/{channel_id}/messages", str(channel_id), tuple(files))
+        key = ("post", str(channel_id), tag)
+        payload = {**payload, "attachments": [{"id": i, "filename": name}
+                                              for i, (name, _, _) in enumerate(files)]}
+        if not self._put(key, route, payload, rank=(0,), terminal=True):
+            return False
+        if fallback is not None:
+            self._fallbacks[key] = fallback
+        return True
 
     # --- PacedSender hooks ---------------------------------------------------------------
 
@@ -179,7 +201,8 @@ class StatusSender(PacedSender):
         bucket = self._bucket(route.bucket)
         status, data, headers = 0, None, {}
         try:
-            status, data, headers = await self._request(route.method, route.path, slot.payload)
+            status, data, headers = await self._request(route.method, route.path, slot.payload,
+                                                        route.files)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("discord %s %s failed: %s", route.method, route.path, exc)
         now = time.monotonic()
@@ -192,9 +215,26 @@ class StatusSender(PacedSender):
             outcome = self._rate_limited(route, bucket, data, headers, now)
             await self._block_shared(route, data, headers, outcome.retry_after)
             return outcome
-        if status in PERMANENT:
-            return permanent(f"{status} {str(data)[:200]}")
+        if status in PERMANENT or route.files:  # an upload is tried once, then the fallback
+            return permanent(f"{status or 'no response'} {str(data)[:200]}")
         return error(f"status {status or 'no response'}")
+
+    def _sent(self, slot: Slot, version: int, payload: dict[str, Any], now: float) -> None:
+        self._fallbacks.pop(slot.key, None)
+        super()._sent(slot, version, payload, now)
+
+    def _superseded(self, slot: Slot, version: int) -> None:
+        self._fallbacks.pop(slot.key, None)
+        super()._superseded(slot, version)
+
+    def _drop(self, slot: Slot, why: str, **kw: Any) -> None:
+        super()._drop(slot, why, **kw)
+        fallback = self._fallbacks.pop(slot.key, None)
+        if fallback is not None:
+            try:
+                fallback()
+            except Exception:  # noqa: BLE001 - a fallback must not break the sender
+                log.exception("the fallback of %s failed", self._describe(slot))
 
     # --- Discord's rate limits -----------------------------------------------------------
 
@@ -261,8 +301,15 @@ class StatusSender(PacedSender):
             bucket.remaining = remaining_i
         bucket.reset_at = max(bucket.reset_at, new_reset) if remaining_i == 0 else new_reset
 
-    async def _request(self, method: str, path: str, payload: dict[str, Any]):
-        async with self._http().request(method, self.api_base + path, json=payload) as resp:
+    async def _request(self, method: str, path: str, payload: dict[str, Any], files=()):
+        kw: dict[str, Any] = {"json": payload}
+        if files:  # Discord's multipart form: payload_json + files[n]
+            form = aiohttp.FormData()
+            form.add_field("payload_json", json.dumps(payload), content_type="application/json")
+            for i, (name, data, content_type) in enumerate(files):
+                form.add_field(f"files[{i}]", data, filename=name, content_type=content_type)
+            kw = {"data": form, "timeout": aiohttp.ClientTimeout(total=self.upload_timeout)}
+        async with self._http().request(method, self.api_base + path, **kw) as resp:
             text = await resp.text()
             data: Any = text
             if resp.content_type == "application/json":

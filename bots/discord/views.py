@@ -116,9 +116,11 @@ def form_view(
 FORMAT_LABELS = {"mp4": "MP4 (H.264)", "webm": "WebM (VP9)", "gif": "GIF (≤ 15 s, ≤ 720 px)"}
 
 
-def quote_view(state: FormState, seconds: float, *, effects: list[str], ok: bool) -> discord.ui.View:
+def quote_view(state: FormState, seconds: float, *, effects: list[str], ok: bool,
+               draft_price: int | None = None) -> discord.ui.View:
     """The quote: Format (mp4 | webm | gif) and Formats (aspects: 2-3 = one batch) re-quote
-    in place; Confirm submits what is shown. (The form's 5 rows are full: these live here.)"""
+    in place; Confirm submits what is shown, Draft (with its price) a draft of it. (The
+    form's 5 rows are full: these live here.)"""
     format_options = [discord.SelectOption(label=label, value=f, default=f == state.format)
                       for f, label in FORMAT_LABELS.items()]
     aspect_options = [discord.SelectOption(label=f"{a} ({w}×{h})", value=a,
@@ -139,6 +141,12 @@ def quote_view(state: FormState, seconds: float, *, effects: list[str], ok: bool
         items.append(RenderbotItem(discord.ui.Button(
             custom_id=custom_ids.confirm(state, seconds, effects), label="Confirm",
             style=discord.ButtonStyle.success, row=2,
+        )))
+    if ok and draft_price is not None:
+        items.append(RenderbotItem(discord.ui.Button(
+            custom_id=custom_ids.draft(state, seconds, effects),
+            label=f"Draft · {draft_price} credit{'' if draft_price == 1 else 's'}",
+            style=discord.ButtonStyle.primary, row=2,
         )))
     items.append(_stop_button(row=2))
     return _view(*items)

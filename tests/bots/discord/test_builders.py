@@ -68,15 +68,35 @@ def test_status_payload_completed_links_the_video_and_mentions_the_user():
     payload = messages.status_payload(job(status="completed", progress=100, result_url=url,
                                           origin=ORIGIN))
     assert "<@4242> Your video is ready." in payload["content"]
-    assert payload["components"] == [{"type": 1, "components": [
-        {"type": 2, "style": 5, "label": "Download video", "url": url}]}]
+    again = {"type": 2, "style": 2, "label": "Render again", "custom_id": "rb:again:job_1",
+             "disabled": False}
+    assert payload["components"] == [
+        {"type": 1, "components": [
+            {"type": 2, "style": 5, "label": "Download video", "url": url}, again]},
+        {"type": 1, "components": [
+            {"type": 2, "style": 2, "label": "Vertical 9:16", "custom_id": "rb:var:916:job_1",
+             "disabled": False},
+            {"type": 2, "style": 2, "label": "Square 1:1", "custom_id": "rb:var:11:job_1",
+             "disabled": False}]}]
+    assert payload["embeds"] == []  # no poster_url: no image
+
+
+def test_a_finished_draft_offers_full_quality_and_shows_the_poster():
+    payload = messages.status_payload(job(
+        status="completed", progress=100, result_url="http://x/d/job_1", origin=ORIGIN,
+        settings={**job().settings.model_dump(), "draft": True},
+        poster_url="http://x/p/job_1.jpg"))
+    labels = [c["label"] for row in payload["components"] for c in row["components"]]
+    assert labels == ["Download video", "Render again", "Full quality", "Vertical 9:16",
+                      "Square 1:1"]
+    assert payload["embeds"] == [{"image": {"url": "http://x/p/job_1.jpg"}}]
 
 
 def test_a_link_too_long_for_a_button_goes_into_the_text():
     url = "https://r2.example/" + "x" * 600
     payload = messages.status_payload(job(status="completed", progress=100, result_url=url,
                                           origin=ORIGIN))
-    assert payload["components"] == []
+    assert [c["label"] for c in payload["components"][0]["components"]] == ["Render again"]
     assert f"[Download the video]({url})" in payload["content"]
 
 
