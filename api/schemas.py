@@ -11,7 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+)
 
 from core.callbacks import JOB_FIELDS
 from core.schemas import JobRead, JobStatus, SettingsModel
@@ -126,6 +134,10 @@ class RenderSettingsIn(BaseModel):
         None, description="mp4 (H.264 + AAC), webm (VP9 + Opus) or gif (at most 15 s and 720 px"
                           " on the longer side); default mp4",
     )
+    draft: StrictBool | None = Field(
+        None, description="true: half size per side, at most 15 fps, low quality, a visible "
+                          "DRAFT mark, a tenth of the price (rounded up); default false",
+    )
 
     def to_core(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
@@ -177,6 +189,10 @@ class Job(BaseModel):
     credit_cost: int
     result_url: str | None = Field(
         None, description="time-limited link that downloads the mp4 without further auth"
+    )
+    poster_url: str | None = Field(
+        None, description="time-limited link to a JPEG poster frame of the completed render "
+                          "(null when none could be made)"
     )
     error: str | None = None
     created_at: datetime

@@ -192,7 +192,7 @@ def _settings_from(data: dict) -> RenderSettings:
 
 
 async def _request(rt: Runtime, session, job: RenderJob) -> RenderRequest:
-    settings = settings_of(job)
+    settings = RenderSettings.from_stored(job.settings).rendered()  # a draft: smaller, marked
     # The creator's own bucket set when the job was submitted (core.renders.submit records
     # it): every attempt, the link and the dashboard use that one.
     dest = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from core.errors import InvalidSettings
@@ -39,7 +39,13 @@ FORMATS: dict[str, OutputFormat] = {
 DEFAULT_FORMAT = "mp4"
 GIF_MAX_SECONDS = 15
 GIF_MAX_SIDE = 720
-_KEYS = ("resolution", "frame_rate", "duration", "quality", "effects", "format")
+_KEYS = ("resolution", "frame_rate", "duration", "quality", "effects", "format", "draft")
+
+# draft: true renders each side at half size (rounded down to even), at most
+# DRAFT_MAX_FPS, at DRAFT_QUALITY, with a visible "DRAFT" mark drawn by the composition
+# (prop ``draft``); it costs a tenth of the full render, rounded up (core/pricing.py).
+DRAFT_MAX_FPS = 15
+DRAFT_QUALITY = "low"
 
 # name -> (width, height); the pickers in Slack and Discord offer these.
 PRESETS: dict[str, tuple[int, int]] = {
@@ -61,6 +67,32 @@ class RenderSettings:
     quality: str = "high"
     effects: tuple[str, ...] = field(default_factory=tuple)
     format: str = DEFAULT_FORMAT
+    draft: bool = False
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> RenderSettings:
+        """Settings as a job records them (``as_dict``); keys older jobs lack take defaults."""
+        return cls(
+            resolution=tuple(data["resolution"]), frame_rate=data["frame_rate"],
+            duration=data["duration"], quality=data["quality"], effects=tuple(data["effects"]),
+            format=data.get("format", DEFAULT_FORMAT), draft=bool(data.get("draft", False)),
+        )
+
+    def rendered(self) -> RenderSettings:
+        """The settings actually rendered for these requested settings.
+
+        A full render renders what was asked. A draft renders each side at half size
+        (rounded down to even), at most ``DRAFT_MAX_FPS``, at ``DRAFT_QUALITY``, and keeps
+        ``draft=True`` so the composition draws its DRAFT mark (``input_props``). Call it
+        once, on the requested settings (what the job records, what the user picked):
+        the pipeline's render request, previews and Lambda capacity planning all do.
+        """
+        if not self.draft:
+            return self
+        return replace(
+            self, resolution=(_half_even(self.width), _half_even(self.height)),
+            frame_rate=min(self.frame_rate, DRAFT_MAX_FPS), quality=DRAFT_QUALITY,
+        )
 
     @property
     def output(self) -> OutputFormat:
@@ -89,7 +121,13 @@ class RenderSettings:
         return (
             f"{self.width}x{self.height} · {self.frame_rate} fps · {self.duration:g} s"
             f" · {self.quality} · {fx}" + ("" if self.format == DEFAULT_FORMAT else f" · {self.format}")
+            + (" · draft" if self.draft else "")
         )
+
+
+def _half_even(side: int) -> int:
+    """Half of ``side``, rounded down to an even number of pixels (codecs want even)."""
+    return max(2, side // 4 * 2)
 
 
 def validate(raw: Mapping[str, Any] | RenderSettings | None, limits: LimitSettings) -> RenderSettings:
@@ -114,6 +152,7 @@ def validate(raw: Mapping[str, Any] | RenderSettings | None, limits: LimitSettin
         quality=_quality(raw.get("quality", defaults.quality)),
         effects=_effects(raw.get("effects", defaults.effects), limits),
         format=_format(raw.get("format", defaults.format)),
+        draft=_draft(raw.get("draft", defaults.draft)),
     )
     _check_gif(settings)
     return settings
@@ -122,6 +161,12 @@ def validate(raw: Mapping[str, Any] | RenderSettings | None, limits: LimitSettin
 def _format(value: Any) -> str:
     if not isinstance(value, str) or value not in FORMATS:
         raise InvalidSettings("format", f"{str(value)[:40]!r} is not a format", ", ".join(FORMATS))
+    return value
+
+
+def _draft(value: Any) -> bool:
+    if not isinstance(value, bool):  # 1, "yes", "true" are not booleans
+        raise InvalidSettings("draft", f"{str(value)[:40]!r} is not true or false", "true, false")
     return value
 
 
@@ -205,3 +250,54 @@ def _effects(value: Any, limits: LimitSettings) -> tuple[str, ...]:
     if len(set(value)) != len(value):
         raise InvalidSettings("effects", "lists an effect twice", allowed)
     return tuple(sorted(value, key=limits.effects.index))
+
+
+# -- follow-ups on a finished render (chat buttons: "Vertical 9:16", "Square 1:1", ...) --
+
+# aspect name -> (width units, height units)
+ASPECTS: dict[str, tuple[int, int]] = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1)}
+
+
+def full_quality(settings: RenderSettings) -> RenderSettings:
+    """The same settings rendered in full ("Full quality" after a draft)."""
+    return replace(settings, draft=False)
+
+
+def as_draft(settings: RenderSettings) -> RenderSettings:
+    """The same settings as a draft ("Draft" beside Confirm)."""
+    return replace(settings, draft=True)
+
+
+def aspect_variant(
+    settings: RenderSettings, aspect: str, limits: LimitSettings | None = None
+) -> RenderSettings:
+    """The same settings at another aspect ratio ("Vertical 9:16", "Square 1:1", "16:9").
+
+    The shorter side is kept and the other follows the aspect, rounded to even:
+    1280x720 -> 9:16 720x1280, 1:1 720x720; 1080x1080 -> 16:9 1920x1080. A size past the
+    limits (longest side, pixel count, a GIF's GIF_MAX_SIDE) is scaled down to fit, sides
+    rounded down to even. Everything else (fps, duration, quality, effects, format,
+    draft) stays; the result is validated like user input (``InvalidSettings`` otherwise).
+    """
+    if aspect not in ASPECTS:
+        raise InvalidSettings("aspect", f"{str(aspect)[:40]!r} is not an aspect", ", ".join(ASPECTS))
+    limits = limits or LimitSettings()
+    across, down = ASPECTS[aspect]
+    short = min(settings.resolution)
+    if across >= down:
+        width, height = _round_even(short * across / down), short
+    else:
+        width, height = short, _round_even(short * down / across)
+    longest = min(limits.max_side, GIF_MAX_SIDE) if settings.format == "gif" else limits.max_side
+    scale = min(1.0, longest / max(width, height), math.sqrt(limits.max_pixels / (width * height)))
+    if scale < 1.0:
+        width, height = _floor_even(width * scale), _floor_even(height * scale)
+    return validate(replace(settings, resolution=(width, height)), limits)
+
+
+def _round_even(value: float) -> int:
+    return max(2, 2 * math.floor(value / 2 + 0.5))
+
+
+def _floor_even(value: float) -> int:
+    return max(2, 2 * math.floor(value / 2))

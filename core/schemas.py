@@ -58,6 +58,7 @@ class SettingsModel(BaseModel):
     quality: Literal["high", "medium", "low"]
     effects: list[str] = Field(examples=[["grain", "vignette"]])
     format: Literal["mp4", "webm", "gif"] = "mp4"
+    draft: bool = False
 
 
 class QuoteRead(BaseModel):

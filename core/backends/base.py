@@ -119,6 +119,7 @@ def input_props(project_state: dict[str, Any], settings: RenderSettings) -> dict
         "height": settings.height,
         "fps": settings.frame_rate,
         "durationInFrames": settings.frame_count,
+        "draft": settings.draft,  # the composition draws its DRAFT mark (RenderSettings.rendered)
     }
 
 

@@ -29,7 +29,7 @@ async def test_quote_says_cost_and_balance_and_charges_nothing(client, api_calle
     assert response.status_code == 200, response.text
     quote = response.json()
     assert quote["credit_cost"] == 1 and quote["balance"] == 10 and quote["balance_after"] == 9
-    assert quote["settings"] == {**TINY, "effects": [], "format": "mp4"}
+    assert quote["settings"] == {**TINY, "effects": [], "format": "mp4", "draft": False}
     assert await factory.balance(caller.account_id) == 10
 
 
