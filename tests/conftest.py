@@ -20,6 +20,60 @@ pytest_plugins = [
 ]
 
 
+# --- which database a render-backed test runs on --------------------------------------------
+#
+# Data-layer tests run on SQLite AND PostgreSQL (the ``database_url`` fixture's params).
+# A test that also needs the session's render server (it renders, or runs a worker beside a
+# render server) runs on SQLite only: what it checks is the pipeline around the render
+# (backend, storage, notifiers, retries), and SQLite is the embedded default those
+# in-process workers model (`renderbot serve`). The same code on PostgreSQL is covered by
+# the data-layer tests and by the production-topology tests (PostgreSQL + Redis + worker
+# processes, on ``pg_url``). Render-backed tests whose point is a race between two writers
+# (a webhook and a poll, a cancel and an upload, a lease taken over) are decided by the
+# database's locking, so they keep both databases: RACES_ON_BOTH_DATABASES.
+RENDER_FIXTURES = {"render_server_dir", "render_server_config", "production_bundles"}
+RACES_ON_BOTH_DATABASES = {
+    "test_webhook_before_the_poll_completes_the_job_once",
+    "test_poll_before_the_webhook_completes_the_job_once",
+    "test_cancel_during_upload_wins_refunds_once_and_leaves_no_object",
+    "test_repeated_reconciler_pick_ups_end_the_job_failed_and_refunded_once",
+    "test_a_render_whose_worker_died_is_taken_over_and_started_again",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc):
+    names = set(metafunc.fixturenames)
+    definitions = metafunc._arg2fixturedefs.get("database_url") or ()
+    if (not definitions or definitions[-1].params is None  # a module picked its database
+            or not names & RENDER_FIXTURES
+            or metafunc.function.__name__ in RACES_ON_BOTH_DATABASES
+            or any("database_url" in str(m.args[:1])
+                   for m in metafunc.definition.iter_markers("parametrize"))):
+        return
+    metafunc.definition.add_marker(
+        pytest.mark.parametrize("database_url", ["sqlite"], indirect=True))
+
+
+# --- pytest-xdist: tests that start several processes run one at a time -------------------
+#
+# With ``-n 2 --dist loadgroup`` (make test) these modules go to one worker, in order, so
+# two multi-process topologies never compete for the two cores at once.
+HEAVY_MODULES = {
+    "tests/deploy/test_topology.py",
+    "tests/pipeline/test_production_topology.py",
+    "tests/bots/discord/test_production.py",
+    "tests/bots/discord/test_two_workers.py",
+    "tests/jobs/test_fair_order.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.split("::", 1)[0] in HEAVY_MODULES:
+            item.add_marker(pytest.mark.xdist_group("heavy"))
+
+
 @pytest.fixture
 def settings(tmp_path, database_url) -> Settings:
     """Embedded-default settings on the test's database, everything kept under tmp_path."""
