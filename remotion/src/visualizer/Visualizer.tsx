@@ -10,6 +10,7 @@ import {
 	useCurrentFrame,
 	useVideoConfig,
 } from 'remotion';
+import {DraftMark} from './draft';
 import {Grain, Scanlines, Vignette} from './effects';
 import {DEFAULT_BARS, parseVisualizerProps, type VisualizerProps} from './schema';
 
@@ -331,6 +332,7 @@ const Scene: React.FC<{props: VisualizerProps; levels: number[]}> = ({props, lev
 			{effects.has('scanlines') ? <Scanlines height={height} frame={frame} /> : null}
 			{effects.has('vignette') ? <Vignette /> : null}
 			{effects.has('grain') ? <Grain width={width} height={height} frame={frame} /> : null}
+			{props.draft ? <DraftMark width={width} height={height} /> : null}
 		</AbsoluteFill>
 	);
 };

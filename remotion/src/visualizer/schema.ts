@@ -39,6 +39,8 @@ export const visualizerSchema = z.object({
 	height: evenDimension,
 	fps: z.number().int().min(1).max(120),
 	durationInFrames: z.number().int().min(1).max(120 * 60 * 30),
+	// a draft render (renderbot's `draft: true`): draws the DRAFT mark (./draft.tsx)
+	draft: z.boolean().optional(),
 });
 
 export type VisualizerProps = z.infer<typeof visualizerSchema>;
