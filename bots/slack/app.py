@@ -35,7 +35,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bots import catch_up, flow
-from bots.slack import batch_flow, blocks, workspaces
+from bots.slack import batch_flow, blocks, confirm, followups, previews, workspaces
+from bots.slack import followup_blocks as fb
 from bots.slack.blocks import FormValues
 from core import batches
 from core import render_settings as rs
@@ -285,7 +286,7 @@ def register(app: AsyncApp, settings: Settings) -> None:
         await ack(options=blocks.project_options(found))
 
     @app.view(blocks.FORM)
-    async def form_submitted(ack, body, view, context):
+    async def form_submitted(ack, body, view, context, client):
         rt: Runtime = context["rt"]
         user = chat_user(body)
         values = blocks.read_form(view["state"]["values"])
@@ -298,6 +299,7 @@ def register(app: AsyncApp, settings: Settings) -> None:
             wanted = values.render_settings(seconds)
             rs.validate(wanted, settings.limits)  # core's check, to point at the field
             variants = [list(batches.ASPECTS[a]) for a in values.aspects]
+            draft = None
             async with rt.db.transaction() as s:
                 if len(variants) >= 2:  # the "Formats" multi-select: one batch
                     outcome = await flow.quote_batch(
@@ -309,6 +311,10 @@ def register(app: AsyncApp, settings: Settings) -> None:
                     outcome = await flow.quote(session=s, settings=settings, user=user,
                                                project_id=values.project_id,
                                                render_settings=wanted)
+                    if outcome.quote is not None:  # issue 17: the Draft button's price
+                        draft = await followups.draft_quote(
+                            session=s, settings=settings, user=user,
+                            project_id=values.project_id, render_settings=wanted)
         except InvalidInput as exc:
             await ack(response_action="errors", errors={blocks.B_ASPECTS: str(exc)[:150]})
             return
@@ -328,19 +334,30 @@ def register(app: AsyncApp, settings: Settings) -> None:
         quote = outcome.quote
         values = replace(values, project_name=outcome.project.name)
         problem = None if outcome.ok else blocks.insufficient_text(quote.credit_cost, quote.balance)
-        await ack(response_action="update", view=blocks.quote_view(
-            project_name=outcome.project.name, quote=quote, problem=problem,
-            metadata=blocks.quote_metadata(channel_id=channel_id, values=values,
-                                           render_settings=quote.settings.model_dump(),
-                                           variants=[v.resolution for v in
-                                                     getattr(quote, "variants", [])]),
-        ))
+        metadata = blocks.quote_metadata(channel_id=channel_id, values=values,
+                                         render_settings=quote.settings.model_dump(),
+                                         variants=[v.resolution for v in
+                                                   getattr(quote, "variants", [])])
+        if len(variants) >= 2:  # a batch: no single preview
+            await ack(response_action="update", view=blocks.quote_view(
+                project_name=outcome.project.name, quote=quote, problem=problem,
+                metadata=metadata))
+            return
+        build = followups.quote_builder(project_name=outcome.project.name, quote=quote,
+                                        problem=problem, metadata=metadata, draft=draft)
+        # the quote at once (the 3 s ack), its preview still when it is made (issue 17)
+        await ack(response_action="update", view=build(fb.preview_pending()))
+        await previews.show_later(client, rt, settings, user, view_id=view["id"],
+                                  project_id=values.project_id,
+                                  project_name=outcome.project.name,
+                                  render_settings=quote.settings.model_dump(), build=build)
 
     @app.action(blocks.BACK)
     async def back_to_form(ack, body, client, context):
         await ack()
         rt: Runtime = context["rt"]
         view = body["view"]
+        previews.moved_on(view["id"])
         meta = json.loads(view["private_metadata"])
         listed = await listed_projects(rt, settings, chat_user(body))
         form = form_view(settings, channel_id=meta["c"], values=FormValues.from_compact(meta["f"]),
@@ -352,41 +369,20 @@ def register(app: AsyncApp, settings: Settings) -> None:
         rt: Runtime = context["rt"]
         user = chat_user(body)
         meta = json.loads(view["private_metadata"])
-        values = FormValues.from_compact(meta["f"])
-        origin = {"platform": "slack", "team_id": user.team_id, "channel_id": meta["c"],
-                  "user_id": user.user_id, "message_ts": None, "title": values.project_name}
+        previews.moved_on(view["id"])
         if meta.get("v"):
+            values = FormValues.from_compact(meta["f"])
+            origin = confirm.origin_for(user, meta)
             await batch_flow.confirm(ack, client, rt, settings, user, meta, values, origin,
                                      view, enqueue=enqueue())
             return
-        try:
-            async with rt.db.transaction() as s:
-                submitted = await flow.submit(
-                    session=s, settings=settings, user=user, project_id=values.project_id or "",
-                    render_settings=meta["s"], idempotency_key=f"slack:{user.team_id}:{view['id']}",
-                    origin=origin, enqueue=enqueue(),
-                )
-        except RenderbotError as exc:  # too few credits by now, project gone, ...
-            await ack(response_action="update", view=blocks.problem_view(explain(exc)))
-            return
-        job = submitted.job
-        await ack(response_action="update", view=blocks.submitted_view(job, created=submitted.created))
-        if not submitted.created:
-            return  # a double click or a retry: the first one posts the status
-        log.info("slack user %s/%s submitted job %s", user.team_id, user.user_id, job.id,
-                 extra={"job_id": job.id})
-        try:
-            channel_id, ts, in_dm = await post_status(client, job, channel_id=meta["c"],
-                                                      user_id=user.user_id)
-            async with rt.db.transaction() as s:
-                stored = await flow.set_origin(session=s, job_id=job.id, origin={
-                    "channel_id": channel_id, "message_ts": ts, "dm": in_dm})
-            # changes committed before the ts was stored were skipped by the notifier: the
-            # workers' sender shows the newest state now (and pings if the job ended)
-            await show_newest(rt, stored.id)
-        except Exception:  # noqa: BLE001 - the job runs; only its status message is missing
-            log.warning("could not post the status of job %s", job.id, exc_info=True,
-                        extra={"job_id": job.id})
+
+        async def answer(shown: dict) -> None:
+            await ack(response_action="update", view=shown)
+
+        await confirm.submit_single(client, rt, settings, user, meta, view_id=view["id"],
+                                    render_settings=meta["s"], answer=answer,
+                                    enqueue=enqueue())
 
     @app.action(blocks.CANCEL)
     async def cancel_clicked(ack, body, client, context):
@@ -410,6 +406,8 @@ def register(app: AsyncApp, settings: Settings) -> None:
     @app.action(blocks.DOWNLOAD)
     async def download_clicked(ack):
         await ack()  # a link button: Slack opens the URL, we only acknowledge
+
+    followups.register(app, settings, enqueue=enqueue)  # issue 17: Draft and follow-ups
 
     @app.error
     async def on_error(error, body, respond, client, response):
