@@ -20,7 +20,7 @@ export const DraftMark: React.FC<{width: number; height: number}> = ({width, hei
 	const bandWidth = Math.round(width * DRAFT_BAND.width);
 	const bandHeight = Math.max(8, Math.round(height * DRAFT_BAND.height));
 	// the text stays within the band's middle half, so its ends are the plain colour
-	const fontSize = Math.max(4, Math.min(bandHeight * 0.62, bandWidth * 0.1));
+	const fontSize = Math.max(4, Math.min(bandHeight * 0.62, bandWidth * 0.13));
 	return (
 		<AbsoluteFill style={{pointerEvents: 'none'}}>
 			<div
