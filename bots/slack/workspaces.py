@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.settings import Settings
 
-BOT_SCOPES = ["commands", "chat:write", "chat:write.public", "im:write"]
+BOT_SCOPES = ["commands", "chat:write", "chat:write.public", "im:write", "files:write"]
 STATE_SECONDS = 600
 
 
