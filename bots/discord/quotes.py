@@ -66,8 +66,9 @@ async def attach_preview(bot, interaction: discord.Interaction, state: FormState
         await interaction.edit_original_response(
             attachments=[discord.File(io.BytesIO(still.jpeg), filename=PREVIEW_NAME)],
             embed=embed)
-    except discord.HTTPException:
-        log.warning("could not attach the preview to the quote", exc_info=True)
+    except discord.HTTPException as exc:  # e.g. 413 over the upload limit
+        log.warning("could not attach the preview to the quote: %s", exc)
+        await _note(interaction, "the image could not be attached")
 
 
 async def _note(interaction: discord.Interaction, reason: str) -> None:
