@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import subprocess
 
 import httpx
 import pytest
@@ -44,7 +45,32 @@ async def opened_quote(fake, before: int) -> dict:
     return fake.views[call.response["view"]["id"]]
 
 
-async def test_draft_then_follow_ups(pricey, db):
+def first_frame(video: bytes, tmp_path) -> tuple[int, int, bytes]:
+    from core.render.local_server import find_ffmpeg
+    from tests.pipeline.test_local_pipeline import REMOTION_DIR, probe, video_stream
+
+    path = tmp_path / "draft.mp4"
+    path.write_bytes(video)
+    stream = video_stream(probe(path))
+    png = tmp_path / "frame.png"  # Remotion's ffmpeg has the png encoder (no rawvideo muxer)
+    subprocess.run([str(find_ffmpeg(REMOTION_DIR)), "-v", "error", "-i", str(path),
+                    "-frames:v", "1", str(png)], capture_output=True, check=True, timeout=60)
+    frame = Image.open(png).convert("RGB")
+    assert frame.size == (stream["width"], stream["height"])
+    return frame.width, frame.height, frame.tobytes()
+
+
+def pixel(rgb: bytes, width: int, x: int, y: int) -> tuple[int, int, int]:
+    i = (y * width + x) * 3
+    return rgb[i], rgb[i + 1], rgb[i + 2]
+
+
+def is_draft_yellow(color: tuple[int, int, int]) -> bool:  # #ffd400, give or take the codec
+    r, g, b = color
+    return r > 200 and 170 < g < 250 and b < 80
+
+
+async def test_draft_then_follow_ups(pricey, db, tmp_path):
     h, fake = pricey, pricey.fake
     alice, bob = h.user(), h.user("U0BOB", "bob")
     account, _ = await h.account(alice, credits_=100)
@@ -88,6 +114,13 @@ async def test_draft_then_follow_ups(pricey, db):
     assert got.status_code == 200 and Image.open(io.BytesIO(got.content)).format == "JPEG"
     assert [e["text"]["text"] for e in elements(final)] == [
         "Download video", "Render again", "Full quality", "Vertical 9:16", "Square 1:1"]
+    # the draft video itself was uploaded into the thread: half size, with the DRAFT band
+    (uploaded,) = await wait_for(lambda: fake.uploaded(), 30)
+    assert uploaded["shared"][0]["thread_ts"] == status["ts"]
+    width, height, rgb = first_frame(uploaded["data"], tmp_path)
+    assert (width, height) == (160, 90)
+    assert is_draft_yellow(pixel(rgb, width, 2, 8))  # the band's left end, left of its text
+    assert not is_draft_yellow(pixel(rgb, width, width - 3, height - 3))
 
     # another user: one ephemeral line, no quote
     opens = len(fake.calls_to("views.open"))
