@@ -17,7 +17,7 @@ render_app = typer.Typer(help="Quote, submit and follow renders.", no_args_is_he
 
 def settings_from_flags(
     resolution: str | None, fps: int | None, duration: float | None, quality: str | None,
-    effects: list[str] | None,
+    effects: list[str] | None, draft: bool = False,
 ) -> dict[str, Any]:
     """Only the flags given; the rest take the defaults of core.render_settings."""
     raw: dict[str, Any] = {}
@@ -31,6 +31,8 @@ def settings_from_flags(
         raw["quality"] = quality
     if effects:
         raw["effects"] = effects
+    if draft:
+        raw["draft"] = True
     return raw
 
 
@@ -39,6 +41,8 @@ FPS = typer.Option(None, "--fps", help="frames per second")
 DURATION = typer.Option(None, "--duration", help="seconds")
 QUALITY = typer.Option(None, "--quality", help="high, medium or low")
 EFFECT = typer.Option(None, "--effect", help="an effect; repeat for more")
+DRAFT = typer.Option(False, "--draft", help="a draft: half size, at most 15 fps, low quality, "
+                                           "a DRAFT mark, a tenth of the price")
 
 
 def describe(job: JobRead) -> str:
@@ -55,12 +59,13 @@ def describe(job: JobRead) -> str:
 @render_app.command("quote")
 def quote(
     project: str, resolution: str = RESOLUTION, fps: int = FPS, duration: float = DURATION,
-    quality: str = QUALITY, effect: list[str] = EFFECT, as_json: bool = JSON_OPTION,
+    quality: str = QUALITY, effect: list[str] = EFFECT, draft: bool = DRAFT,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """What rendering PROJECT with these settings costs."""
 
     async def work(db, settings):
-        raw = settings_from_flags(resolution, fps, duration, quality, effect)
+        raw = settings_from_flags(resolution, fps, duration, quality, effect, draft)
         async with db.transaction() as s:
             owner = (await projects.get(session=s, account_id=None, project_id=project)).account_id
             return await renders.quote(
@@ -78,7 +83,7 @@ def quote(
 @render_app.command("submit")
 def submit(
     project: str, resolution: str = RESOLUTION, fps: int = FPS, duration: float = DURATION,
-    quality: str = QUALITY, effect: list[str] = EFFECT,
+    quality: str = QUALITY, effect: list[str] = EFFECT, draft: bool = DRAFT,
     wait: bool = typer.Option(False, "--wait", help="follow progress until the job ends"),
     idempotency_key: str = typer.Option(None, "--idempotency-key"),
     as_json: bool = JSON_OPTION,
@@ -87,7 +92,7 @@ def submit(
     from jobs.enqueue import enqueuer_for
 
     async def work(db, settings):
-        raw = settings_from_flags(resolution, fps, duration, quality, effect)
+        raw = settings_from_flags(resolution, fps, duration, quality, effect, draft)
         async with db.transaction() as s:
             owner = (await projects.get(session=s, account_id=None, project_id=project)).account_id
             result = await renders.submit(
