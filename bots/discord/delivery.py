@@ -18,15 +18,12 @@ import logging
 from typing import Any
 
 import discord
-from sqlalchemy import select
 
-from core.downloads import filename_for
 from core.schemas import JobRead
 
 log = logging.getLogger("renderbot.discord.delivery")
 
 DEFAULT_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES  # 10 MiB: no boosts, and DMs
-CONTENT_TYPES = {"mp4": "video/mp4", "webm": "video/webm", "gif": "image/gif"}
 
 
 def upload_limit(interaction: discord.Interaction, *, in_dm: bool) -> int:
@@ -50,46 +47,23 @@ def inline_cap(job: JobRead, setting: int) -> int:
 
 
 def video_reader(rt):
-    """``async (job, max bytes) -> (filename, bytes, content type) | None`` on the
-    runtime's database and storage: None when the video is larger, gone or unreadable."""
+    """``async (job, max bytes) -> (filename, bytes, content type) | None`` from the
+    runtime's storage (``core.inline_delivery``): None when the video is larger, gone or
+    unreadable — the link is there anyway."""
 
     async def read(job: JobRead, max_bytes: int) -> tuple[str, bytes, str] | None:
-        if max_bytes <= 0 or job.status != "completed":
-            return None
+        from core import inline_delivery
+
         try:
-            return await _read(rt, job, max_bytes)
+            found = await inline_delivery.video(rt, job_id=job.id, max_bytes=max_bytes,
+                                                title=(job.origin or {}).get("title"))
         except Exception:  # noqa: BLE001 - the link is there; the upload is a bonus
             log.warning("could not read the video of %s for an inline upload", job.id,
                         exc_info=True, extra={"job_id": job.id})
             return None
+        return None if found is None else (found.filename, found.data, found.content_type)
 
     return read
-
-
-async def _read(rt, job: JobRead, max_bytes: int) -> tuple[str, bytes, str] | None:
-    from core.models import RenderJob
-    from core.storage.destinations import delivery_storage
-
-    async with rt.db.read() as s:
-        row = (await s.execute(
-            select(RenderJob.output_key, RenderJob.output_bucket, RenderJob.destination_id,
-                   RenderJob.output_expired_at).where(RenderJob.id == job.id))).first()
-    if row is None or not row.output_key or row.output_expired_at is not None:
-        return None
-    storage, why = await delivery_storage(rt, row.destination_id)
-    if why is not None:
-        return None
-    size = await storage.size(key=row.output_key, bucket=row.output_bucket)
-    if size is None or size > max_bytes:
-        log.info("video of %s is %s bytes, over %d: link only", job.id, size, max_bytes,
-                 extra={"job_id": job.id})
-        return None
-    data = await storage.get_bytes(key=row.output_key, bucket=row.output_bucket)
-    if len(data) > max_bytes:
-        return None
-    ext = row.output_key.rpartition(".")[2] or "mp4"
-    name = filename_for((job.origin or {}).get("title"), job.id, ext)
-    return name, data, CONTENT_TYPES.get(ext, "application/octet-stream")
 
 
 def with_video(ping: dict[str, Any], filename: str) -> dict[str, Any]:

@@ -219,6 +219,8 @@ async def test_a_413_from_discord_falls_back_to_the_link_without_an_error(
     h.start_worker()
     await h.start_bot()
     final, status = await render_to_the_end(h, fake_discord, user, db)
+    job, _ = await job_row(db, job_id_of(status))
+    assert job.origin["upload_limit"] == 10 * MIB  # no guild cached: the interaction's limit
     ping = await ping_of(fake_discord, status)
     assert ping["attachments"] == []
     videos = [u.filename for u in fake_discord.too_large if u.filename.endswith(".mp4")]
