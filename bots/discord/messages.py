@@ -140,7 +140,7 @@ def not_owner_text() -> str:
 
 
 def preview_failed_text(reason: str) -> str:
-    return f"-# No preview this time ({reason}); the quote stands."
+    return f"-# No preview this time: {reason}. The quote stands."
 
 
 def problem_text(project_name: str, problem: str) -> str:

@@ -53,8 +53,8 @@ async def attach_preview(bot, interaction: discord.Interaction, state: FormState
         still = await flow.preview(runtime=bot.rt, settings=bot.settings,
                                    user=chat_user(interaction), project_id=state.project_id,
                                    render_settings=state.render_settings(seconds))
-    except RenderbotError as exc:
-        await _note(interaction, flow.friendly(exc))
+    except RenderbotError as exc:  # e.g. too many previews: its message is for users
+        await _note(interaction, str(exc).splitlines()[0][:200])
         return
     except Exception:  # noqa: BLE001 - a preview is a bonus; the quote stands
         log.warning("preview failed", exc_info=True)

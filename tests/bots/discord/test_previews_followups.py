@@ -128,7 +128,7 @@ async def test_a_failed_preview_leaves_the_quote_usable_with_one_line(
     second = await h.quote(user, size="256x144")  # another still: over the limit
     note = await wait_until(lambda: next((c for c in ephemeral_lines(fake_discord)
                                           if c.startswith("-# No preview this time")), None), 30)
-    assert "\n" not in note
+    assert "\n" not in note and "too many previews" in note, note
     assert fake_discord.messages[second["id"]]["attachments"] == []
     assert any(c.startswith("rb:ok:") for c in custom_ids(fake_discord.messages[second["id"]]))
 
