@@ -57,8 +57,9 @@ Outcome = Literal["delivered", "retrying", "failed", "refused"]
 
 # The contract's Job object: what the API returns and what callbacks carry.
 JOB_FIELDS = (
-    "id", "status", "progress", "project_id", "settings", "credit_cost", "result_url", "error",
-    "created_at", "started_at", "finished_at", "queue_position", "eta_seconds", "batch_id",
+    "id", "status", "progress", "project_id", "settings", "credit_cost", "result_url",
+    "poster_url", "error", "created_at", "started_at", "finished_at", "queue_position",
+    "eta_seconds", "batch_id",
 )
 
 

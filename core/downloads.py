@@ -28,13 +28,18 @@ from core.settings import Settings
 LinkCheck = Literal["ok", "expired", "invalid"]
 
 
-def _key(secret: bytes) -> bytes:
-    # A key of its own, so a download signature is never valid for anything else.
-    return hmac.new(secret, b"renderbot download link v1", hashlib.sha256).digest()
+DOWNLOAD = b"renderbot download link v1"
+POSTER = b"renderbot poster link v1"
 
 
-def sign(secret: bytes, job_id: str, exp: int) -> str:
-    return hmac.new(_key(secret), f"{job_id}\n{int(exp)}".encode(), hashlib.sha256).hexdigest()
+def _key(secret: bytes, purpose: bytes = DOWNLOAD) -> bytes:
+    # A key of its own per kind of link, so a signature is never valid for anything else.
+    return hmac.new(secret, purpose, hashlib.sha256).digest()
+
+
+def sign(secret: bytes, job_id: str, exp: int, purpose: bytes = DOWNLOAD) -> str:
+    message = f"{job_id}\n{int(exp)}".encode()
+    return hmac.new(_key(secret, purpose), message, hashlib.sha256).hexdigest()
 
 
 def result_url(
@@ -47,15 +52,25 @@ def result_url(
     return f"{settings.public_base_url.rstrip('/')}/d/{quote(job_id, safe='')}?{query}"
 
 
+def poster_url(
+    settings: Settings, job_id: str, *, expires_in: int | None = None, now: float | None = None
+) -> str:
+    """The signed link to a completed job's poster frame (``/p/{job_id}``, not counted)."""
+    lifetime = settings.worker.link_expiry_seconds if expires_in is None else int(expires_in)
+    exp = int(time.time() if now is None else now) + lifetime
+    query = urlencode({"exp": exp, "sig": sign(settings.secret_bytes(), job_id, exp, POSTER)})
+    return f"{settings.public_base_url.rstrip('/')}/p/{quote(job_id, safe='')}?{query}"
+
+
 def check(secret: bytes, job_id: str, exp: str | int | None, sig: str | None,
-          *, now: float | None = None) -> LinkCheck:
+          *, now: float | None = None, purpose: bytes = DOWNLOAD) -> LinkCheck:
     """``ok``, ``expired`` (a genuine link past its time) or ``invalid``."""
     try:
         exp_int = int(exp)  # type: ignore[arg-type]
         given = (sig or "").encode("ascii")
     except (TypeError, ValueError, UnicodeEncodeError):
         return "invalid"
-    if not hmac.compare_digest(sign(secret, job_id, exp_int).encode(), given):
+    if not hmac.compare_digest(sign(secret, job_id, exp_int, purpose).encode(), given):
         return "invalid"
     if (time.time() if now is None else now) > exp_int:
         return "expired"
@@ -133,3 +148,29 @@ async def record_download(
         count=row.download_count,
         destination_id=row.destination_id,
     )
+
+
+@dataclass(frozen=True)
+class Poster:
+    job_id: str
+    key: str
+    bucket: str | None
+    destination_id: str | None = None
+
+
+async def poster_of(*, session: AsyncSession, job_id: str) -> Poster:
+    """Where a completed job's poster is: :class:`JobNotFound` when it has none (not
+    completed, or making it failed), :class:`VideoExpired` once retention deleted it."""
+    row = (
+        await session.execute(
+            select(RenderJob.status, RenderJob.poster_key, RenderJob.output_bucket,
+                   RenderJob.destination_id, RenderJob.output_expired_at)
+            .where(RenderJob.id == job_id)
+        )
+    ).first()
+    if row is None or row.status != "completed" or row.poster_key is None:
+        raise JobNotFound(job_id)
+    if row.output_expired_at is not None:
+        raise VideoExpired(job_id)
+    return Poster(job_id=job_id, key=row.poster_key, bucket=row.output_bucket,
+                  destination_id=row.destination_id)

@@ -36,7 +36,7 @@ from typing import Literal
 
 from sqlalchemy import or_, select
 
-from core import assets, downloads, fairness, job_errors, lambda_costs, renders
+from core import assets, downloads, fairness, job_errors, lambda_costs, posters, renders
 from core.backends.base import (
     CapacityLimited,
     HostBound,
@@ -301,6 +301,7 @@ async def _deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus)
         bucket = status.output_bucket or job.output_bucket
         cancelled = job.cancel_requested
         destination_id = job.destination_id
+        look = _poster_source(job)
     # the job's own storage: the creator's bucket it records, or the default one
     storage, refused = await destinations.delivery_storage(rt, destination_id)
     if cancelled:
@@ -314,7 +315,10 @@ async def _deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus)
             stored = await storage.put_file(key=key, path=status.output_path, bucket=bucket,
                                             content_type=_content_type(key))
             size = stored.size
+            poster = await _poster(rt, job_id, key, bucket, storage, look, status.output_path)
             status.output_path.unlink(missing_ok=True)
+        else:  # the backend wrote the video to storage itself (Lambda)
+            poster = await _poster(rt, job_id, key, bucket, storage, look, None)
     except StorageError as exc:
         own = storage is not rt.storage  # the creator's bucket: a refusal is theirs to fix
         if own and not exc.retryable and status.output_path is not None:
@@ -332,6 +336,8 @@ async def _deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus)
             await renders.complete(
                 session=session, job=job, output_key=key, output_bucket=bucket,
                 output_size=size, result_url=url, cost_reported=status.cost,
+                poster_key=poster,
+                poster_url=downloads.poster_url(rt.settings, job_id) if poster else None,
             )
     if cancelled:  # asked for while the video was uploading
         return await _cancel_delivery(rt, job_id, attempt, status, key, bucket, stored=True,
@@ -339,6 +345,22 @@ async def _deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus)
     log.info("job %s completed", job_id, extra={"job_id": job_id, "account_id": job.account_id})
     await _notify(rt, job_id, "completed")
     return Next.done()
+
+
+def _poster_source(job: RenderJob) -> tuple[RenderSettings, str, dict]:
+    """What a poster of ``job`` is made from: the rendered settings, composition, props."""
+    rendered = RenderSettings.from_stored(job.settings).rendered()  # a draft: smaller
+    return (rendered, job.project_state.get("composition", "Visualizer"),
+            input_props(job.project_state, rendered))
+
+
+async def _poster(rt: Runtime, job_id: str, key: str, bucket: str | None, storage,
+                  look: tuple[RenderSettings, str, dict], video_path) -> str | None:
+    """The poster beside the video (core/posters.py); None when it could not be made."""
+    settings, composition, props = look
+    return await posters.make(rt, job_id=job_id, video_key=key, bucket=bucket,
+                              storage=storage, settings=settings, composition=composition,
+                              props=props, video_path=video_path)
 
 
 async def _cancel_delivery(
@@ -350,6 +372,9 @@ async def _cancel_delivery(
         status.output_path.unlink(missing_ok=True)
     if stored or status.output_key:
         await _quietly((storage or rt.storage).delete(key=key, bucket=bucket))
+        # its poster too (stored beside the video before the job would have completed)
+        await _quietly((storage or rt.storage).delete(key=posters.poster_key(key),
+                                                      bucket=bucket))
     log.info("job %s cancelled during delivery; its video was deleted", job_id,
              extra={"job_id": job_id})
     return await _end(rt, job_id, attempt, "cancelled")

@@ -308,11 +308,16 @@ async def complete(
     output_size: int | None,
     result_url: str,
     cost_reported: float | None = None,
+    poster_key: str | None = None,
+    poster_url: str | None = None,
 ) -> JobRead:
+    """The video (and its poster frame, when one was made) is stored: completed."""
     job.output_key = output_key
     job.output_bucket = output_bucket
     job.output_size = output_size
     job.result_url = result_url
+    job.poster_key = poster_key
+    job.poster_url = poster_url if poster_key is not None else None
     job.cost_reported = cost_reported
     job.progress = 100
     await _finish(session, job, "completed", detail={"output_key": output_key})

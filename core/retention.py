@@ -1,4 +1,4 @@
-"""Retention of the default storage (issue 16): videos older than
+"""Retention of the default storage (issue 16): videos (and their posters) older than
 ``RENDERBOT_STORAGE__RETENTION_DAYS`` (default 30; 0 = forever) are deleted by a periodic
 sweep in the workers (``jobs/worker.py``). The job record stays, with
 ``output_expired_at``; its link answers 410 (core/downloads.py). A creator's own bucket
@@ -35,7 +35,7 @@ async def sweep(rt, *, now: datetime | None = None, batch: int = BATCH) -> int:
         async with rt.db.transaction() as session:
             rows = (
                 await session.execute(
-                    select(RenderJob.id, RenderJob.output_key)
+                    select(RenderJob.id, RenderJob.output_key, RenderJob.poster_key)
                     .where(
                         RenderJob.status == "completed",
                         RenderJob.finished_at < cutoff,
@@ -51,9 +51,11 @@ async def sweep(rt, *, now: datetime | None = None, batch: int = BATCH) -> int:
         if not rows:
             return expired
         done = []
-        for job_id, key in rows:
+        for job_id, key, poster_key in rows:
             try:
                 await rt.storage.delete(key=key)
+                if poster_key is not None:  # the poster frame goes with its video
+                    await rt.storage.delete(key=poster_key)
             except (StorageError, ValueError) as exc:
                 log.warning("retention: the video of job %s could not be deleted: %s",
                             job_id, exc, extra={"job_id": job_id})

@@ -81,6 +81,7 @@ class JobRead(_Read):
     settings: SettingsModel
     credit_cost: int
     result_url: str | None = None
+    poster_url: str | None = None  # the JPEG poster frame of a completed render (issue 17)
     error: str | None = None
     created_at: datetime
     started_at: datetime | None = None

@@ -3,7 +3,9 @@
 ``GET /d/{job_id}?exp&sig`` is a job's ``result_url``: it checks the signature and
 expiry, counts the download and redirects to a fresh short-lived storage link (a presigned
 R2/S3 URL — from the creator's own bucket when the job went there — or ``/media/...`` for
-local storage); 410 ``video_expired`` once the retention sweep deleted the video. ``GET /media/{key}?exp&sig[&filename]``
+local storage); 410 ``video_expired`` once the retention sweep deleted the video.
+``GET /p/{job_id}?exp&sig`` is a job's ``poster_url``: the same for its JPEG poster frame
+(not counted). ``GET /media/{key}?exp&sig[&filename]``
 serves local storage files with range requests so browsers can seek.
 """
 
@@ -61,6 +63,31 @@ async def download(
         filename=found.filename,
     )
     log.info("job %s downloaded (%d)", job_id, found.count, extra={"job_id": job_id})
+    return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/p/{job_id}", status_code=302, response_class=RedirectResponse,
+    responses={302: {"description": "to a fresh, short-lived link to the JPEG poster"},
+               **errors(403, 404, 410)},
+)
+async def poster(
+    job_id: Annotated[str, Path(max_length=64)],
+    request: Request,
+    session: Session,
+    settings: SettingsDep,
+    exp: Exp = None,
+    sig: Sig = None,
+) -> RedirectResponse:
+    """A job's ``poster_url``: redirected to its JPEG poster frame (shown inline)."""
+    verdict = downloads.check(settings.secret_bytes(), job_id, exp, sig,
+                              purpose=downloads.POSTER)
+    if verdict != "ok":
+        raise LinkRefused(expired=verdict == "expired")
+    found = await downloads.poster_of(session=session, job_id=job_id)
+    storage = await destinations.storage_of(runtime(request), session, found.destination_id)
+    url = await storage.download_url(key=found.key, bucket=found.bucket,
+                                     expires_in=settings.api.media_link_seconds)
     return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
 
 

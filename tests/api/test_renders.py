@@ -12,8 +12,9 @@ from tests.fixtures.api import LiveServer, make_api_settings
 from tests.fixtures.pipeline import TINY
 
 JOB_KEYS = {
-    "id", "status", "progress", "project_id", "settings", "credit_cost", "result_url", "error",
-    "created_at", "started_at", "finished_at", "queue_position", "eta_seconds", "batch_id",
+    "id", "status", "progress", "project_id", "settings", "credit_cost", "result_url",
+    "poster_url", "error", "created_at", "started_at", "finished_at", "queue_position",
+    "eta_seconds", "batch_id",
 }
 
 

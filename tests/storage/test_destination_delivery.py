@@ -59,9 +59,11 @@ async def test_each_account_renders_into_its_own_bucket(
     job_a, job_b, job_c = [await render(client, x, db) for x in (a, b, c)]
     assert (job_a.status, job_b.status, job_c.status) == ("completed",) * 3
 
-    assert creator_r2.a.keys(bucket_a) == [f"alice/videos/renders/{job_a.id}.mp4"]
-    assert creator_r2.b.keys(bucket_b) == [f"bob/renders/{job_b.id}.mp4"]
-    assert default_keys(moto_s3, s3_bucket) == [f"renders/{job_c.id}.mp4"]
+    # each video with its poster frame beside it (issue 17)
+    assert creator_r2.a.keys(bucket_a) == [f"alice/videos/renders/{job_a.id}.{x}"
+                                           for x in ("jpg", "mp4")]
+    assert creator_r2.b.keys(bucket_b) == [f"bob/renders/{job_b.id}.{x}" for x in ("jpg", "mp4")]
+    assert default_keys(moto_s3, s3_bucket) == [f"renders/{job_c.id}.{x}" for x in ("jpg", "mp4")]
 
     async with db.transaction() as s:
         recorded = {j.id: j for j in (await s.execute(select(RenderJob))).scalars()}
@@ -96,7 +98,8 @@ async def test_each_account_renders_into_its_own_bucket(
     later = await render(client, a, db)
     assert later.status == "completed"
     assert f"renders/{later.id}.mp4" in default_keys(moto_s3, s3_bucket)
-    assert creator_r2.a.keys(bucket_a) == [f"alice/videos/renders/{job_a.id}.mp4"]
+    assert creator_r2.a.keys(bucket_a) == [f"alice/videos/renders/{job_a.id}.{x}"
+                                           for x in ("jpg", "mp4")]
     async with httpx.AsyncClient(trust_env=False) as anonymous:
         again = await anonymous.get(job_a.result_url, follow_redirects=True)
         assert again.status_code == 200 and again.content == PLACEHOLDER

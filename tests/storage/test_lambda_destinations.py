@@ -98,9 +98,10 @@ async def test_real_function_writes_each_account_to_its_own_bucket(
     done_a, done_c = jobs[alice], jobs[carol]
     assert (done_a.status, done_c.status) == ("completed", "completed"), (done_a.error,
                                                                             done_c.error)
-    assert creator_r2.a.keys(bucket_a) == [f"alice/renders/{done_a.id}.mp4"]
+    # the poster frame beside each video (issue 17; rendered on the worker: core/posters.py)
+    assert creator_r2.a.keys(bucket_a) == [f"alice/renders/{done_a.id}.{x}" for x in ("jpg", "mp4")]
     listed = moto_s3.client().list_objects_v2(Bucket=s3_bucket).get("Contents", [])
-    assert [o["Key"] for o in listed] == [f"renders/{done_c.id}.mp4"]
+    assert sorted(o["Key"] for o in listed) == [f"renders/{done_c.id}.{x}" for x in ("jpg", "mp4")]
     async with db.transaction() as s:
         row = (await s.execute(select(RenderJob).where(RenderJob.id == done_a.id))).scalar_one()
     assert row.destination_id is not None and row.output_bucket == bucket_a

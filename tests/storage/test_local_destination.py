@@ -42,7 +42,7 @@ async def test_a_real_render_lands_in_the_creators_bucket(
     assert done.status == "completed", done.error
 
     key = f"studio/2026/renders/{done.id}.mp4"
-    assert creator_r2.b.keys(bucket) == [key]
+    assert creator_r2.b.keys(bucket) == [key.replace(".mp4", ".jpg"), key]  # and its poster
     video = creator_r2.b.client().get_object(Bucket=bucket, Key=key)["Body"].read()
     assert video[4:8] == b"ftyp" and len(video) > 1000  # a real mp4
     media = pipeline_settings.var_dir / "media"

@@ -48,7 +48,7 @@ async def test_old_videos_of_the_default_storage_are_swept(
     job = await render(client, ours, db)
     theirs = await render(client, creator, db)
     video = api_settings.var_dir / "media" / "renders" / f"{job.id}.mp4"
-    assert video.is_file()
+    assert video.is_file() and video.with_suffix(".jpg").is_file()
 
     rt = Runtime(api_settings)
     try:
@@ -62,7 +62,9 @@ async def test_old_videos_of_the_default_storage_are_swept(
         await rt.close()
 
     assert not video.exists()
-    assert creator_r2.a.keys(bucket) == [f"mine/renders/{theirs.id}.mp4"]  # untouched
+    assert not video.with_suffix(".jpg").exists()  # its poster went with it
+    assert creator_r2.a.keys(bucket) == [f"mine/renders/{theirs.id}.{x}"  # untouched
+                                         for x in ("jpg", "mp4")]
     async with db.transaction() as s:
         row = await s.get(RenderJob, job.id)
         assert row.status == "completed" and row.output_key  # the record stays
