@@ -125,7 +125,7 @@ def frame_of(settings: RenderSettings, at: float | None) -> int:
 
 
 def plan(project_state: dict[str, Any], requested: RenderSettings, at: float | None) -> Plan:
-    rendered = requested.rendered() if hasattr(requested, "rendered") else requested
+    rendered = requested.rendered()  # a draft: half size, at most 15 fps, marked
     frame = frame_of(rendered, at)
     composition = project_state.get("composition", "Visualizer")
     props = input_props(project_state, rendered)
