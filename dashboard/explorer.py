@@ -87,6 +87,8 @@ def job_detail(job_id: str) -> None:
             st.code(detail.error_detail, language="text")
     if job.result_url:
         st.markdown(f"[Download link]({job.result_url}) (signed, time-limited)")
+    if job.poster_url and detail.output_expired_at is None:  # swept with the video
+        st.image(job.poster_url, caption="Poster frame", width=320)
     st.caption(fmt.destination(detail.destination, detail.output_expired_at))
     if detail.cost_reported is not None:
         st.caption(f"cost reported by the backend: {fmt.usd(detail.cost_reported)}")
