@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from bots import flow
-from bots.slack import app, batch_blocks, blocks
+from bots.slack import batch_blocks, blocks, replies
 from core.errors import RenderbotError
 from core.runtime import Runtime
 from core.settings import Settings
@@ -26,7 +26,7 @@ async def confirm(ack, client, rt: Runtime, settings: Settings, user, meta, valu
                 idempotency_key=f"slack:{user.team_id}:{view['id']}", origin=origin,
                 enqueue=enqueue)
     except RenderbotError as exc:
-        await ack(response_action="update", view=blocks.problem_view(app.explain(exc)))
+        await ack(response_action="update", view=blocks.problem_view(replies.explain(exc)))
         return
     batch = submitted.batch
     await ack(response_action="update",
@@ -36,13 +36,13 @@ async def confirm(ack, client, rt: Runtime, settings: Settings, user, meta, valu
     log.info("slack user %s/%s submitted batch %s", user.team_id, user.user_id, batch.id)
     try:
         message = batch_blocks.batch_status_message(batch)
-        channel_id, ts, in_dm = await app.post_message(client, message, channel_id=meta["c"],
+        channel_id, ts, in_dm = await replies.post_message(client, message, channel_id=meta["c"],
                                                        user_id=user.user_id)
         async with rt.db.transaction() as s:
             for job in batch.jobs:
                 await flow.set_origin(session=s, job_id=job.id, origin={
                     "channel_id": channel_id, "message_ts": ts, "dm": in_dm})
-        await app.show_newest(rt, batch.jobs[0].id)
+        await replies.show_newest(rt, batch.jobs[0].id)
     except Exception:  # noqa: BLE001 - the jobs run; only their status message is missing
         log.warning("could not post the status of batch %s", batch.id, exc_info=True)
 
@@ -53,4 +53,4 @@ async def cancel(rt: Runtime, settings: Settings, user, batch_id: str) -> None:
         batch = await flow.cancel_batch(session=s, settings=settings, user=user,
                                         batch_id=batch_id)
     log.info("slack user %s/%s cancelled batch %s", user.team_id, user.user_id, batch.id)
-    await app.show_newest(rt, batch.jobs[0].id)
+    await replies.show_newest(rt, batch.jobs[0].id)

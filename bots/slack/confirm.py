@@ -32,7 +32,7 @@ def origin_for(user: flow.ChatUser, meta: dict[str, Any]) -> dict[str, Any]:
 async def submit_single(client, rt: Runtime, settings: Settings, user: flow.ChatUser,
                         meta: dict[str, Any], *, view_id: str, render_settings: dict[str, Any],
                         answer: Answer, enqueue) -> None:
-    from bots.slack.app import explain, post_status, show_newest
+    from bots.slack.replies import explain, post_status, show_newest
 
     values = blocks.FormValues.from_compact(meta["f"])
     try:

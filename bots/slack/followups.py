@@ -72,7 +72,7 @@ def quote_builder(*, project_name: str, quote: QuoteRead, problem: str | None, m
 
 
 def register(app, settings: Settings, *, enqueue) -> None:
-    from bots.slack.app import chat_user, tell
+    from bots.slack.replies import chat_user, tell
 
     @app.action(fb.DRAFT)
     async def draft_clicked(ack, body, client, context):

@@ -73,6 +73,7 @@ PERMANENT = {
 }
 
 USER_AGENT = "renderbot-status-sender"
+UPLOAD_TIMEOUT = 300  # seconds per HTTP call of an upload: 50 MB at ~1.5 MB/s
 TokenFor = Callable[[str], Awaitable[str | None]]
 
 
@@ -211,7 +212,8 @@ class SlackSender(PacedSender):
             if token is None:
                 return permanent("no_installation")
             if call.method == "files.uploadV2":
-                return await self._upload(self._client(token), call, slot.payload)
+                client = self._client(token, timeout=max(self.timeout, UPLOAD_TIMEOUT))
+                return await self._upload(client, call, slot.payload)
             await self._client(token).api_call(call.method, json=slot.payload)
             return OK
         except SlackApiError as exc:
@@ -259,13 +261,14 @@ class SlackSender(PacedSender):
         self.post(call.team_id, p["channel"], p["fallback"], tag=p["tag"])
         return OK
 
-    def _client(self, token: str) -> AsyncWebClient:
+    def _client(self, token: str, *, timeout: float | None = None) -> AsyncWebClient:
         session = self._http()
-        client = self._clients.get(token)
+        seconds = int(timeout or self.timeout)
+        client = self._clients.get(f"{seconds}:{token}")
         if client is None:
-            client = self._clients[token] = AsyncWebClient(
+            client = self._clients[f"{seconds}:{token}"] = AsyncWebClient(
                 token=token, base_url=self.api_base, session=session,
-                timeout=int(self.timeout), retry_handlers=retry_handlers(),
+                timeout=seconds, retry_handlers=retry_handlers(),
                 user_agent_prefix=USER_AGENT)
         return client
 
