@@ -60,6 +60,11 @@ async def attach_preview(bot, interaction: discord.Interaction, state: FormState
         log.warning("preview failed", exc_info=True)
         await _note(interaction, "the still could not be made")
         return
+    try:  # confirmed or dismissed while the still was made: leave the message as it is
+        if not (await interaction.original_response()).components:
+            return
+    except discord.HTTPException:
+        return
     embed = discord.Embed(description=f"Preview · {still.width}×{still.height}")
     embed.set_image(url=f"attachment://{PREVIEW_NAME}")
     try:

@@ -231,3 +231,43 @@ async def test_a_413_from_discord_falls_back_to_the_link_without_an_error(
     public = [m["content"] for m in fake_discord.channel_messages(CHANNEL)]
     assert len(public) == 2, public  # the status message and the ping: no error line
     assert final["components"][0]["components"][0]["style"] == 5
+
+
+async def test_a_finished_draft_offers_full_quality_as_a_new_quote_without_a_charge(
+    make_harness, fake_discord, user, db
+):
+    account, _ = await discord_account(db, credits_=10)
+    h = make_harness()
+    h.start_worker()
+    await h.start_bot()
+    quote = await h.quote(user, size="320x180", fps="24", quality="low", duration="1")
+    draft = next(c for c in custom_ids(quote) if c.startswith("rb:draft:"))
+    it = await fake_discord.click(quote, draft, user=user, guild_id=GUILD)
+    assert (await it.response())["type"] == 6
+    status = await h.status_message()
+    final = await finished(fake_discord, status["id"])
+    job, _ = await job_row(db, job_id_of(status))
+    assert job.settings.draft is True
+    labels = [c["label"] for row in final["components"] for c in row["components"]]
+    assert labels == ["Download video", "Render again", "Full quality", "Vertical 9:16",
+                      "Square 1:1"]
+    spent = 10 - await balance(db, account)
+    assert spent == job.credit_cost == 1
+    it = await fake_discord.click(final, f"rb:full:{job.id}", user=user, guild_id=GUILD)
+    body = await it.response()
+    assert body["type"] == 4 and body["data"]["flags"] == 64
+    assert "320×180 · 24 fps · 1 s · low" in body["data"]["content"]
+    full_quote = copy.deepcopy(it.original())
+    it = await fake_discord.click(final, f"rb:var:11:{job.id}", user=user, guild_id=GUILD)
+    assert "180×180" in (await it.response())["data"]["content"]
+    assert await balance(db, account) == 9  # quotes only: nothing charged
+    async with db.transaction() as s:
+        assert len(await renders.list_(session=s, account_id=account)) == 1
+    # Confirm on the Full quality quote: the same settings, not a draft
+    await h.confirm(full_quote, user)
+    await wait_until(lambda: "Submitted ✓" in fake_discord.messages[full_quote["id"]]["content"])
+    async with db.transaction() as s:
+        jobs = await renders.list_(session=s, account_id=account)
+    [full] = [j for j in jobs if j.id != job.id]
+    assert full.settings.draft is False and full.settings.resolution == [320, 180]
+    assert await balance(db, account) == 9 - full.credit_cost
