@@ -162,3 +162,17 @@ async def test_retention_sweeps_the_poster_with_its_video(db, instant_settings, 
                 await downloads.poster_of(session=s, job_id=job.id)
     finally:
         await rt.close()
+
+
+@pytest.mark.parametrize("fmt", ["webm", "gif"])
+async def test_webm_and_gif_renders_get_a_poster_too(db, pipeline_settings, factory, worker, fmt):
+    from tests.pipeline.test_local_pipeline import _submit
+
+    account = await factory.account(credits_=5)
+    project = await factory.project(account)
+    job = await _submit(db, pipeline_settings, account, project, {**TINY, "format": fmt})
+    done = await wait_for(db, job.id, within=180)
+    assert done.status == "completed", done.error
+    assert done.poster_url
+    poster = await worker.rt.storage.get_bytes(key=f"renders/{job.id}.jpg")
+    assert _image(poster).size == (320, 180)
