@@ -36,4 +36,3 @@ async def test_a_chat_user_previews_their_project(db, pipeline_settings, factory
         assert "frame_rate" in flow.friendly(bad.value)
     finally:
         await rt.close()
-
