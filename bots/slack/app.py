@@ -33,7 +33,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bots import flow
-from bots.slack import batch_flow, blocks, confirm, followups, previews, workspaces
+from bots.slack import answer_blocks, batch_flow, blocks, confirm, followups, previews, workspaces
 from bots.slack import followup_blocks as fb
 from bots.slack.blocks import FormValues
 from bots.slack.replies import chat_user, explain, show_newest, tell
@@ -181,7 +181,7 @@ def register(app: AsyncApp, settings: Settings) -> None:
         if word == "credits" and not rest:
             async with rt.db.transaction() as s:
                 statement = await flow.credit_statement(session=s, settings=settings, user=user)
-            await respond(response_type="ephemeral", **blocks.credits_message(statement))
+            await respond(response_type="ephemeral", **answer_blocks.credits_message(statement))
         elif word == "link":
             if not rest.strip():
                 await respond(response_type="ephemeral",
@@ -193,9 +193,9 @@ def register(app: AsyncApp, settings: Settings) -> None:
                                           settings=settings)
             log.info("slack user %s/%s linked to account %s", user.team_id, user.user_id,
                      account.id)
-            await respond(response_type="ephemeral", text=blocks.linked_text(account))
+            await respond(response_type="ephemeral", text=answer_blocks.linked_text(account))
         elif word in ("help", "?") and not rest:
-            await respond(response_type="ephemeral", text=blocks.help_text())
+            await respond(response_type="ephemeral", text=answer_blocks.help_text())
         else:
             await open_form(client, rt, user, trigger_id=command["trigger_id"],
                             channel_id=command["channel_id"], project=text or None,
@@ -211,7 +211,7 @@ def register(app: AsyncApp, settings: Settings) -> None:
                 chosen = await flow.resolve_project(session=s, settings=settings, user=user,
                                                     value=project)
         if chosen is None and not found:
-            await respond(response_type="ephemeral", text=blocks.no_projects_text())
+            await respond(response_type="ephemeral", text=answer_blocks.no_projects_text())
             return
         if chosen is None and len(found) == 1:
             chosen = found[0]

@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bots import catch_up, flow
-from bots.slack import blocks
+from bots.slack import answer_blocks, blocks
 from core.errors import InsufficientCredits, RenderbotError
 from core.runtime import Runtime
 
@@ -39,7 +39,7 @@ def explain(error: BaseException) -> str:
         return blocks.escape(flow.friendly(error))  # may quote a project name
     correlation = uuid.uuid4().hex[:12]
     log.error("slack request failed (error id %s)", correlation, exc_info=error)
-    return blocks.error_text(correlation)
+    return answer_blocks.error_text(correlation)
 
 
 async def post_status(client: AsyncWebClient, job, *, channel_id: str, user_id: str):

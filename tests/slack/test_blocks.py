@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from bots.slack import blocks
+from bots.slack import answer_blocks, blocks
 from bots.slack.blocks import FormValues
 from core.schemas import AccountRead, CreditEntryRead, CreditsRead, JobRead, ProjectRead, QuoteRead
 from tests.fixtures.fake_slack import state_values
@@ -199,23 +199,23 @@ def test_credits_message_lists_entries_with_slack_dates():
         CreditEntryRead(id=1, kind="grant", amount=10, balance_after=10, note="welcome <3",
                         created_at=NOW),
     ])
-    text = blocks.credits_message(statement)["text"]
+    text = answer_blocks.credits_message(statement)["text"]
     stamp = int(NOW.timestamp())
     assert text.splitlines() == [
         "*Balance: 7 credits*",
         f"−3 · debit · job `job_1` · <!date^{stamp}^{{date_short_pretty}} {{time}}|2025-05-01 12:00 UTC>",
         f"+10 · grant · welcome &lt;3 · <!date^{stamp}^{{date_short_pretty}} {{time}}|2025-05-01 12:00 UTC>",
     ]
-    assert "No entries yet." in blocks.credits_message(CreditsRead(balance=0, entries=[]))["text"]
+    assert "No entries yet." in answer_blocks.credits_message(CreditsRead(balance=0, entries=[]))["text"]
 
 
 def test_other_answers():
     account = AccountRead(id="acc_1", name="studio", balance=1, created_at=NOW)
-    assert blocks.linked_text(account) == (
+    assert answer_blocks.linked_text(account) == (
         ":link: Linked — this Slack account now uses the account *studio* (1 credit).")
-    assert "error id `abc123`" in blocks.error_text("abc123")
-    assert "/render link CODE" in blocks.no_projects_text()
-    assert "/render credits" in blocks.help_text()
+    assert "error id `abc123`" in answer_blocks.error_text("abc123")
+    assert "/render link CODE" in answer_blocks.no_projects_text()
+    assert "/render credits" in answer_blocks.help_text()
     assert blocks.project_options([project(i, f"P{i}") for i in range(150)])[99]["value"] == "prj_99"
     assert len(blocks.project_options([project(i) for i in range(150)])) == 100
     submitted = blocks.submitted_view(job("queued"), created=True)
