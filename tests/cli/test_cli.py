@@ -1,4 +1,7 @@
-"""The real `renderbot` entry point, run as a subprocess on the embedded default."""
+"""The `renderbot` CLI on the embedded default: the typer app in-process (typer's
+CliRunner, each invocation with a clean RENDERBOT_* environment, its own working directory
+and fresh settings), and the real entry point as a subprocess for the smoke tests
+(``Cli(..., as_subprocess=True)``)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
@@ -15,20 +19,54 @@ RENDERBOT = shutil.which("renderbot", path=str(Path(sys.executable).parent)) or 
 
 
 class Cli:
-    def __init__(self, tmp_path: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, tmp_path: Path, extra_env: dict[str, str] | None = None, *,
+                 as_subprocess: bool = False) -> None:
         self.env = {
             k: v for k, v in os.environ.items() if not k.startswith("RENDERBOT_")
         } | {"RENDERBOT_VAR_DIR": str(tmp_path / "var")} | (extra_env or {})
         self.cwd = tmp_path
+        self.as_subprocess = as_subprocess
 
     def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run(
-            [RENDERBOT, *args], capture_output=True, text=True, env=self.env, cwd=self.cwd,
-            timeout=120,
-        )
+        run = self._subprocess if self.as_subprocess else self._in_process
+        proc = run(list(args))
         if ok:
             assert proc.returncode == 0, proc.stderr
         return proc
+
+    def _subprocess(self, args: list[str]) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [RENDERBOT, *args], capture_output=True, text=True, env=self.env, cwd=self.cwd,
+            timeout=120,
+        )
+
+    def _in_process(self, args: list[str]) -> subprocess.CompletedProcess:
+        """The same command through the typer app, in this process: the environment is
+        exactly ``self.env`` while it runs, settings are read afresh (``get_settings`` is
+        cached per process), and an exception the CLI let through shows as the traceback
+        the real entry point would print."""
+        from typer.testing import CliRunner
+
+        from cli.main import app
+        from core.settings import get_settings
+
+        saved_env, saved_cwd = dict(os.environ), os.getcwd()
+        os.environ.clear()
+        os.environ.update(self.env)
+        os.chdir(self.cwd)
+        get_settings.cache_clear()
+        try:
+            result = CliRunner().invoke(app, args)
+        finally:
+            get_settings.cache_clear()
+            os.chdir(saved_cwd)
+            os.environ.clear()
+            os.environ.update(saved_env)
+        stderr = result.stderr
+        if result.exc_info is not None and not isinstance(result.exception, SystemExit):
+            stderr += "".join(traceback.format_exception(*result.exc_info))
+        return subprocess.CompletedProcess(["renderbot", *args], result.exit_code,
+                                           result.stdout, stderr)
 
     def json(self, *args: str):
         return json.loads(self(*args, "--json").stdout)
@@ -48,19 +86,24 @@ def cli(tmp_path) -> Cli:
     return Cli(tmp_path)
 
 
-@pytest.fixture
-def funded(cli):
+def fund(cli: Cli) -> tuple[str, str]:
     account = cli("accounts", "create", "alice").stdout.strip()
     cli("credits", "grant", account, "3", "--note", "trial")
     project = cli("projects", "create", account, "--name", "Launch teaser").stdout.strip()
     return account, project
 
 
+@pytest.fixture
+def funded(cli):
+    return fund(cli)
+
+
 SMALL = ["--resolution", "320x180", "--fps", "30", "--duration", "2", "--quality", "low"]
 
 
-def test_happy_path_from_account_to_cancelled_render(cli, funded):
-    account, project = funded
+def test_happy_path_from_account_to_cancelled_render(tmp_path):
+    cli = Cli(tmp_path, as_subprocess=True)  # smoke: the installed entry point, end to end
+    account, project = fund(cli)
     assert account.startswith("acc_") and project.startswith("prj_")
     quote = cli.json("render", "quote", project, *SMALL, "--effect", "grain")
     assert quote["credit_cost"] == 1 and quote["balance"] == 3 and quote["balance_after"] == 2
@@ -162,7 +205,7 @@ def test_cancel_of_a_terminal_job_is_refused(cli, funded):
 
 
 def test_placeholder_secret_is_refused(tmp_path):
-    cli = Cli(tmp_path, {"RENDERBOT_SECRET_KEY": "changeme"})
+    cli = Cli(tmp_path, {"RENDERBOT_SECRET_KEY": "changeme"}, as_subprocess=True)
     cli.refused("accounts", "list", says="placeholder")
 
 
