@@ -26,6 +26,7 @@ from api.routes import batches, links, ops, previews, storage, v1
 from core import logs
 from core.runtime import Runtime
 from core.settings import Settings, get_settings
+from jobs.still_requests import requester_for
 
 log = logging.getLogger("renderbot.api")
 access_log = logging.getLogger("renderbot.access")
@@ -49,6 +50,8 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         rt = Runtime(settings)  # the database and storage; the API never renders
+        # stills (a Lambda webhook's poster) come from a worker on a Redis broker
+        rt.still_request = requester_for(settings)
         app.state.rt = rt
         app.state.limiter = limiter_for(settings.broker_url, settings.api.renders_per_minute)
         await metrics.start(rt.db)

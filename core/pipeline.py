@@ -315,10 +315,11 @@ async def _deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus)
             stored = await storage.put_file(key=key, path=status.output_path, bucket=bucket,
                                             content_type=_content_type(key))
             size = stored.size
-            poster = await _poster(rt, job_id, key, bucket, storage, look, status.output_path)
+            poster = await _poster(rt, job_id, key, bucket, storage, look, status.output_path,
+                                   destination_id)
             status.output_path.unlink(missing_ok=True)
         else:  # the backend wrote the video to storage itself (Lambda)
-            poster = await _poster(rt, job_id, key, bucket, storage, look, None)
+            poster = await _poster(rt, job_id, key, bucket, storage, look, None, destination_id)
     except StorageError as exc:
         own = storage is not rt.storage  # the creator's bucket: a refusal is theirs to fix
         if own and not exc.retryable and status.output_path is not None:
@@ -355,12 +356,14 @@ def _poster_source(job: RenderJob) -> tuple[RenderSettings, str, dict]:
 
 
 async def _poster(rt: Runtime, job_id: str, key: str, bucket: str | None, storage,
-                  look: tuple[RenderSettings, str, dict], video_path) -> str | None:
+                  look: tuple[RenderSettings, str, dict], video_path,
+                  destination_id: str | None) -> str | None:
     """The poster beside the video (core/posters.py); None when it could not be made."""
     settings, composition, props = look
     return await posters.make(rt, job_id=job_id, video_key=key, bucket=bucket,
                               storage=storage, settings=settings, composition=composition,
-                              props=props, video_path=video_path)
+                              props=props, video_path=video_path,
+                              destination_id=destination_id)
 
 
 async def _cancel_delivery(

@@ -11,9 +11,13 @@ Where it comes from:
   finished video with Remotion's bundled ffmpeg — exactly what was delivered (audio-driven
   visuals, the DRAFT mark, the encoder's colours) at the video's size, no browser needed;
 - a video the backend wrote straight to storage (Remotion Lambda): the frame is rendered
-  with ``renderStill`` on this worker's local render server (``core/render/stills.py``),
-  at the render's size and props (its soundtrack left out). Remotion's ffmpeg cannot read
-  https links, and downloading a whole video for one frame would cost more than the still;
+  with ``renderStill`` on a worker's local render server (``core/render/stills.py``), at
+  the render's size and props (its soundtrack left out). Remotion's ffmpeg cannot read
+  https links, and downloading a whole video for one frame would cost more than the still.
+  A worker that delivers renders it itself; when the Lambda completion webhook delivers
+  in an API process (which never renders), the API's runtime carries ``still_request``
+  (``jobs.still_requests``): a worker renders it from the ``previews`` queue into the
+  job's storage and the API waits for it (``RENDERBOT_LIMITS__PREVIEW_WAIT_SECONDS``);
 - the instant test backend (placeholder videos): a placeholder JPEG.
 
 Making a poster never fails a render: any error is logged and the job completes with
@@ -26,6 +30,7 @@ import asyncio
 import base64
 import logging
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,14 +75,21 @@ def poster_frame(settings: RenderSettings) -> int:
 async def make(
     rt: Runtime, *, job_id: str, video_key: str, bucket: str | None, storage: Any,
     settings: RenderSettings, composition: str, props: dict[str, Any],
-    video_path: Path | None,
+    video_path: Path | None, destination_id: str | None = None,
 ) -> str | None:
     """Store the job's poster beside its video; its key, or None (logged) on any failure.
 
     ``settings`` are the rendered ones (a draft's smaller size), ``props`` the render's
     input props, ``video_path`` the finished video when it is a local file."""
     key = poster_key(video_key)
+    remote = getattr(rt, "still_request", None)
     try:
+        if video_path is None and remote is not None and rt.settings.render_backend != "instant":
+            await _by_a_worker(rt, remote, storage, key=key, bucket=bucket, spec={
+                "key": key, "bucket": bucket, "destination_id": destination_id,
+                "composition": composition, "input_props": props,
+                "frame": poster_frame(settings)})
+            return key
         jpeg = await _jpeg(rt, settings=settings, composition=composition, props=props,
                            video_path=video_path)
         await storage.put_bytes(key=key, data=jpeg, content_type="image/jpeg", bucket=bucket)
@@ -88,6 +100,18 @@ async def make(
                     extra={"job_id": job_id})
         return None
     return key
+
+
+async def _by_a_worker(rt: Runtime, request, storage: Any, *, key: str, bucket: str | None,
+                       spec: dict[str, Any]) -> None:
+    """Ask a worker for the still (``core.previews.fulfil`` stores it) and wait for it."""
+    request(spec)
+    deadline = time.monotonic() + rt.settings.limits.preview_wait_seconds
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        if await storage.exists(key=key, bucket=bucket):
+            return
+    raise PosterError("no worker stored the poster still in time")
 
 
 async def _jpeg(rt: Runtime, *, settings: RenderSettings, composition: str,

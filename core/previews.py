@@ -189,13 +189,23 @@ async def _cached_or_rendered(rt: Runtime, p: Plan, request_still: StillRequest 
 
 async def fulfil(rt: Runtime, spec: dict[str, Any]) -> bytes:
     """Render a planned still on this process's render server and store it (the worker
-    side of a still request; also the in-process path). Idempotent by key."""
+    side of a still request; also the in-process path). Idempotent by key.
+
+    A preview goes to the default storage; a poster (``core/posters.py``) names its job's
+    storage (``destination_id``: a creator's bucket) and ``bucket``."""
     from core.render.stills import render_still
 
-    key = spec["key"]
-    if await rt.storage.exists(key=key):
-        return await rt.storage.get_bytes(key=key)
+    key, bucket = spec["key"], spec.get("bucket")
+    storage = rt.storage
+    if spec.get("destination_id"):
+        from core.storage import destinations
+
+        storage, refused = await destinations.delivery_storage(rt, spec["destination_id"])
+        if refused:
+            raise RuntimeError(refused)
+    if await storage.exists(key=key, bucket=bucket):
+        return await storage.get_bytes(key=key, bucket=bucket)
     still = await render_still(rt, composition=spec["composition"],
                                input_props=spec["input_props"], frame=int(spec["frame"]))
-    await rt.storage.put_bytes(key=key, data=still.jpeg, content_type="image/jpeg")
+    await storage.put_bytes(key=key, data=still.jpeg, content_type="image/jpeg", bucket=bucket)
     return still.jpeg

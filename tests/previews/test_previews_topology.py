@@ -89,3 +89,31 @@ async def test_a_worker_process_renders_the_preview_the_api_links_to(topology):
     # the worker's render server made it, once (this process's server made none)
     worker_log = (worker_dir / "cache" / "render-server.log").read_text()
     assert worker_log.count('"still done"') == 1
+
+
+async def test_a_lambda_webhooks_poster_in_the_api_is_rendered_by_a_worker(topology):
+    """The Remotion webhook delivers in the API process, which never renders: the poster
+    of a video Lambda wrote to storage comes from a worker over the ``previews`` queue."""
+    from core import posters
+    from core.backends.base import input_props
+    from core.render_settings import RenderSettings
+    from core.runtime import Runtime
+    from jobs.still_requests import requester_for
+
+    settings, api, worker_dir = topology
+    rt = Runtime(settings)
+    rt.still_request = requester_for(settings)  # what the API's runtime carries
+    rendered = RenderSettings(resolution=(320, 180), frame_rate=30, duration=1.0)
+    state = {"composition": "Visualizer", "props": {"title": "Poster"}}
+    try:
+        key = await posters.make(
+            rt, job_id="job_webhook1", video_key="renders/job_webhook1.mp4", bucket=None,
+            storage=rt.storage, settings=rendered, composition="Visualizer",
+            props=input_props(state, rendered), video_path=None,
+        )
+        assert key == "renders/job_webhook1.jpg"
+        image = Image.open(io.BytesIO(await rt.storage.get_bytes(key=key)))
+        assert image.format == "JPEG" and image.size == (320, 180)
+    finally:
+        await rt.close()
+    assert '"still done"' in (worker_dir / "cache" / "render-server.log").read_text()
