@@ -12,18 +12,12 @@ its own per-workspace budget); a failed upload posts the link instead, never an 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select
-
+from core import inline_delivery
 from core.downloads import filename_for
-from core.models import RenderJob
 from core.schemas import JobRead
 from core.settings import Settings
-from core.storage import destinations
-
-log = logging.getLogger("renderbot.slack.delivery")
 
 SLACK_FILE_LIMIT = 1_000_000_000  # Slack's documented maximum per uploaded file (1 GB)
 Loader = Callable[[], Awaitable[bytes | None]]
@@ -40,28 +34,16 @@ def filename(job: JobRead) -> str:
 
 def video_loader(runtime, cap: int) -> Callable[[JobRead], Loader]:
     """``for_job(job)`` → an async loader of the job's video bytes from where it is stored
-    (renderbot's storage or the creator's own bucket), or None when it is larger than
-    ``cap``, gone or unreadable (the link is posted instead)."""
+    (core.inline_delivery: renderbot's storage or the creator's own bucket, size checked
+    before reading), or None when it is larger than ``cap``, gone or may not be read now
+    (the link is posted instead)."""
 
     def for_job(job: JobRead) -> Loader:
         async def load() -> bytes | None:
-            async with runtime.db.transaction() as s:
-                row = (await s.execute(
-                    select(RenderJob.output_key, RenderJob.output_bucket,
-                           RenderJob.destination_id, RenderJob.output_expired_at)
-                    .where(RenderJob.id == job.id))).first()
-            if row is None or row.output_key is None or row.output_expired_at is not None:
-                return None
-            storage, refused = await destinations.delivery_storage(runtime, row.destination_id)
-            if refused:
-                log.info("not uploading job %s to Slack: %s", job.id, refused)
-                return None
-            size = await storage.size(key=row.output_key, bucket=row.output_bucket)
-            if size is None or size <= 0 or size > cap:
-                log.info("not uploading job %s to Slack: %s bytes (cap %d)", job.id, size, cap,
-                         extra={"job_id": job.id})
-                return None
-            return await storage.get_bytes(key=row.output_key, bucket=row.output_bucket)
+            found = await inline_delivery.video(runtime, job_id=job.id,
+                                                title=(job.origin or {}).get("title"),
+                                                max_bytes=cap)
+            return found.data if found is not None else None
 
         return load
 
