@@ -25,10 +25,11 @@ BATCH = 200
 
 async def sweep(rt, *, now: datetime | None = None, batch: int = BATCH) -> int:
     """Delete the default storage's videos past retention; how many were expired."""
+    now = now or utcnow()
+    await sweep_previews(rt, now=now)
     days = rt.settings.storage.retention_days
     if days <= 0:
         return 0
-    now = now or utcnow()
     cutoff = now - timedelta(days=days)
     expired = 0
     while True:
@@ -65,6 +66,23 @@ async def sweep(rt, *, now: datetime | None = None, batch: int = BATCH) -> int:
             expired += await _mark(rt, done, now, days)
         if len(rows) < batch or not done:
             return expired
+
+
+async def sweep_previews(rt, *, now: datetime | None = None) -> int:
+    """Delete preview stills (``core/previews.py``, ``previews/``) older than
+    ``RENDERBOT_STORAGE__PREVIEW_RETENTION_HOURS``; the next identical preview renders
+    again. Never fails the sweep."""
+    from core.previews import PREFIX
+
+    before = (now or utcnow()) - timedelta(hours=rt.settings.storage.preview_retention_hours)
+    try:
+        deleted = await rt.storage.delete_older(prefix=PREFIX, before=before)
+    except (StorageError, ValueError, AttributeError) as exc:
+        log.warning("retention: old preview stills could not be deleted: %s", exc)
+        return 0
+    if deleted:
+        log.info("retention: %d preview still(s) deleted", deleted)
+    return deleted
 
 
 async def _mark(rt, job_ids: list[str], now: datetime, days: int) -> int:

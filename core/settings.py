@@ -384,6 +384,10 @@ class StorageSettings(BaseModel):
     verify_timeout: float = Field(
         10.0, gt=0, description="seconds each request of a destination's probe may take"
     )
+    preview_retention_hours: float = Field(
+        24.0, gt=0, description="preview stills (previews/ in the default storage) older than "
+        "this are deleted by the retention sweep; asking again renders them again",
+    )
     previous_secret_keys: list[SecretStr] = Field(
         default_factory=list,
         description="former RENDERBOT_SECRET_KEY values whose stored storage secrets still "

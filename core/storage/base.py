@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import quote
@@ -92,6 +93,11 @@ class Storage(Protocol):
 
     async def get_bytes(self, *, key: str, bucket: str | None = None) -> bytes:
         """A small object's bytes; StorageError when it is missing or unreadable."""
+        ...
+
+    async def delete_older(self, *, prefix: str, before: datetime) -> int:
+        """Delete the default storage's objects under ``prefix`` written before
+        ``before`` (preview stills, ``core/retention.py``); how many."""
         ...
 
     async def exists(self, *, key: str, bucket: str | None = None) -> bool: ...

@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -141,6 +142,30 @@ class LocalStorage:
             return await asyncio.to_thread(path.read_bytes)
         except OSError as exc:
             raise _os_error("get", key, exc) from exc
+
+    async def delete_older(self, *, prefix: str, before: datetime) -> int:
+        """Delete the files under ``prefix`` last written before ``before`` (preview
+        stills); how many."""
+        base = self._path(prefix.strip("/"))
+        cutoff = before.timestamp()
+
+        def run() -> int:
+            deleted = 0
+            if not base.is_dir():
+                return 0
+            for path in base.rglob("*"):
+                try:
+                    if path.is_file() and path.stat().st_mtime < cutoff:
+                        path.unlink(missing_ok=True)
+                        deleted += 1
+                except FileNotFoundError:
+                    continue
+            return deleted
+
+        try:
+            return await asyncio.to_thread(run)
+        except OSError as exc:
+            raise _os_error("delete", prefix, exc) from exc
 
     async def exists(self, *, key: str, bucket: str | None = None) -> bool:
         path = self._path(key)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,29 @@ class S3Storage:
             return await asyncio.to_thread(read)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             raise self._error(exc, "get", target, full_key) from exc
+
+    async def delete_older(self, *, prefix: str, before: datetime) -> int:
+        """Delete the default bucket's objects under ``prefix`` last written before
+        ``before`` (preview stills); how many."""
+        target, marker = self._target(f"{prefix.strip('/')}/x", None)
+        full_prefix = marker[:-1]
+
+        def run() -> int:
+            old: list[dict[str, str]] = []
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=target, Prefix=full_prefix)
+            for page in pages:
+                old += [{"Key": o["Key"]} for o in page.get("Contents", [])
+                        if o["LastModified"] < before]
+            for start in range(0, len(old), 1000):
+                self._client.delete_objects(
+                    Bucket=target, Delete={"Objects": old[start:start + 1000], "Quiet": True})
+            return len(old)
+
+        try:
+            return await asyncio.to_thread(run)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise self._error(exc, "delete", target, full_prefix) from exc
 
     async def exists(self, *, key: str, bucket: str | None = None) -> bool:
         return await self._head(key, bucket, "exists") is not None
