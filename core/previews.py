@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("renderbot.previews")
 CACHE_VERSION = 1  # bump when the compositions change what a frame looks like
-LINK_SECONDS = 24 * 3600
+LINK_SECONDS = 3600  # a preview is looked at now; kept 24 h (core/retention.py)
 PREFIX = "previews"
 StillRequest = Callable[[dict[str, Any]], None]
 _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]]
