@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("renderbot.posters")
 FFMPEG_SECONDS = 60.0
+# Remotion's webhook call aborts after 10 s (serverless/invoke-webhook.js); answer before
+WEBHOOK_POSTER_WAIT = 6.0
 # 16x9 dark grey: the instant backend's poster (its videos are placeholder bytes too)
 PLACEHOLDER_JPEG = base64.b64decode(
     "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERX"
@@ -87,6 +89,7 @@ async def make(
         if video_path is None and remote is not None and rt.settings.render_backend != "instant":
             await _by_a_worker(rt, remote, storage, key=key, bucket=bucket, spec={
                 "key": key, "bucket": bucket, "destination_id": destination_id,
+                "job_id": job_id,
                 "composition": composition, "input_props": props,
                 "frame": poster_frame(settings)})
             return key
@@ -104,9 +107,15 @@ async def make(
 
 async def _by_a_worker(rt: Runtime, request, storage: Any, *, key: str, bucket: str | None,
                        spec: dict[str, Any]) -> None:
-    """Ask a worker for the still (``core.previews.fulfil`` stores it) and wait for it."""
+    """Ask a worker for the still (``core.previews.fulfil`` stores it) and wait for it.
+
+    This runs inside the Lambda completion webhook, whose caller (Remotion) gives up after
+    10 s and sends again, so the wait is at most ``WEBHOOK_POSTER_WAIT``; a still that
+    lands later is attached to the completed job by the worker (``renders.attach_poster``).
+    """
     request(spec)
-    deadline = time.monotonic() + rt.settings.limits.preview_wait_seconds
+    wait = min(rt.settings.limits.preview_wait_seconds, WEBHOOK_POSTER_WAIT)
+    deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         await asyncio.sleep(0.2)
         if await storage.exists(key=key, bucket=bucket):

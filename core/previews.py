@@ -208,4 +208,10 @@ async def fulfil(rt: Runtime, spec: dict[str, Any]) -> bytes:
     still = await render_still(rt, composition=spec["composition"],
                                input_props=spec["input_props"], frame=int(spec["frame"]))
     await storage.put_bytes(key=key, data=still.jpeg, content_type="image/jpeg", bucket=bucket)
+    if spec.get("job_id"):  # a poster the webhook stopped waiting for: attach it now
+        from core import downloads, renders
+
+        async with rt.db.transaction() as session:
+            await renders.attach_poster(session=session, job_id=spec["job_id"], poster_key=key,
+                                        poster_url=downloads.poster_url(rt.settings, spec["job_id"]))
     return still.jpeg

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -297,6 +297,19 @@ async def record_progress(
     job.eta_seconds = eta_seconds
     await session.flush()
     return changed
+
+
+async def attach_poster(*, session: AsyncSession, job_id: str, poster_key: str,
+                        poster_url: str) -> bool:
+    """A poster that was stored after its job completed without one (the Lambda webhook
+    stopped waiting for it): attach it. Only a completed job without a poster changes."""
+    result = await session.execute(
+        update(RenderJob)
+        .where(RenderJob.id == job_id, RenderJob.status == "completed",
+               RenderJob.poster_key.is_(None))
+        .values(poster_key=poster_key, poster_url=poster_url)
+    )
+    return result.rowcount == 1
 
 
 async def complete(
