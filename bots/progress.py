@@ -72,11 +72,12 @@ def credits(amount: int) -> str:
 
 
 def settings_summary(settings: SettingsModel | dict) -> str:
-    """``1280×720 · 30 fps · 10 s · high · glow, grain``."""
+    """``1280×720 · 30 fps · 10 s · high · glow, grain`` (`` · webm``, `` · draft`` when so)."""
     s = settings if isinstance(settings, SettingsModel) else SettingsModel.model_validate(settings)
     width, height = s.resolution
     fx = ", ".join(s.effects) if s.effects else "no effects"
-    return f"{width}×{height} · {s.frame_rate} fps · {s.duration:g} s · {s.quality} · {fx}"
+    extra = ("" if s.format == "mp4" else f" · {s.format}") + (" · draft" if s.draft else "")
+    return f"{width}×{height} · {s.frame_rate} fps · {s.duration:g} s · {s.quality} · {fx}{extra}"
 
 
 def state_key(job: JobRead) -> str:

@@ -107,7 +107,7 @@ async def quote(
     return BatchQuoteRead(
         project_id=project_id, settings=valid[0].as_dict(), credit_cost=sum(costs),
         balance=balance, balance_after=balance - sum(costs),
-        frame_count=sum(v.frame_count for v in valid),
+        frame_count=sum(v.rendered().frame_count for v in valid),
         variants=[VariantQuote(resolution=list(v.resolution), credit_cost=c)
                   for v, c in zip(valid, costs, strict=True)],
     )

@@ -74,15 +74,6 @@ class Next:
         return cls("none")
 
 
-def settings_of(job: RenderJob) -> RenderSettings:
-    data = job.settings
-    return RenderSettings(
-        resolution=tuple(data["resolution"]), frame_rate=data["frame_rate"],
-        duration=data["duration"], quality=data["quality"], effects=tuple(data["effects"]),
-        format=data.get("format", "mp4"),
-    )
-
-
 def _poll_step(rt: Runtime, job_id: str, attempt: int, delay: float) -> Next:
     host = rt.backend.host if isinstance(rt.backend, HostBound) else None
     return Next("poll", job_id, attempt, delay, host=host)
@@ -171,7 +162,7 @@ async def _admission(rt: Runtime, session, job_id: str, after_attempt: int) -> N
     wait = rt.settings.remotion.governor_wait_seconds
     admission = await governor.admit(
         session=session, job_id=job_id, backend=backend.name, limit=backend.capacity_limit,
-        units=lambda data: backend.capacity_units(_settings_from(data)),
+        units=lambda data: backend.capacity_units(RenderSettings.from_stored(data).rendered()),
         wait_seconds=wait, now=utcnow(),
     )
     if admission.admitted:
@@ -181,14 +172,6 @@ async def _admission(rt: Runtime, session, job_id: str, after_attempt: int) -> N
     log.info("job %s waits for capacity (%s)", job_id, admission.as_info(),
              extra={"job_id": job_id})
     return Next("start", job_id, after_attempt, wait)
-
-
-def _settings_from(data: dict) -> RenderSettings:
-    return RenderSettings(
-        resolution=tuple(data["resolution"]), frame_rate=data["frame_rate"],
-        duration=data["duration"], quality=data["quality"], effects=tuple(data["effects"]),
-        format=data.get("format", "mp4"),
-    )
 
 
 async def _request(rt: Runtime, session, job: RenderJob) -> RenderRequest:

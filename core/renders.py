@@ -53,7 +53,7 @@ async def quote(
     balance = await credits.balance(session=session, account_id=account_id)
     return QuoteRead(
         project_id=project_id, settings=valid.as_dict(), credit_cost=cost, balance=balance,
-        balance_after=balance - cost, frame_count=valid.frame_count,
+        balance_after=balance - cost, frame_count=valid.rendered().frame_count,
     )
 
 

@@ -89,6 +89,8 @@ def test_status_text_and_settings_summary():
     assert progress.settings_summary(SETTINGS) == "1280×720 · 30 fps · 12 s · high · grain, glow"
     assert progress.settings_summary({**SETTINGS, "effects": [], "duration": 2.5}).endswith(
         "2.5 s · high · no effects")
+    assert progress.settings_summary({**SETTINGS, "format": "webm", "draft": True}).endswith(
+        "grain, glow · webm · draft")
 
 
 def test_insufficient_credits_and_quote_wording():

@@ -34,6 +34,8 @@ async def test_a_draft_quote_and_render_cost_a_tenth_rounded_up(client, api_call
     assert full_quote["credit_cost"] == 54 and full_quote["settings"]["draft"] is False
     assert quote["credit_cost"] == 6 and quote["balance_after"] == 94  # ceil(54 / 10)
     assert quote["settings"] == {**PRICEY, "duration": 180.0, "format": "mp4", "draft": True}
+    # the frames counted are the frames rendered: a draft renders at most 15 fps
+    assert full_quote["frame_count"] == 180 * 30 and quote["frame_count"] == 180 * 15
 
     response = await client.post("/v1/renders", headers=caller.headers, json=draft)
     assert response.status_code == 202, response.text
