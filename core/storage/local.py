@@ -80,23 +80,8 @@ class LocalStorage:
                 )
             if src.resolve() == dest:
                 return dest.stat().st_size
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            # Write to a hidden temp file in the destination directory, then rename over
-            # the final name: readers see either nothing or the whole file.
-            fd, tmp_name = tempfile.mkstemp(
-                prefix=f".{dest.name}.", suffix=".part", dir=dest.parent
-            )
-            tmp = Path(tmp_name)
-            try:
-                with os.fdopen(fd, "wb") as out, src.open("rb") as inp:
-                    shutil.copyfileobj(inp, out, 1024 * 1024)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, dest)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            with src.open("rb") as inp:
+                _write_atomically(dest, lambda out: shutil.copyfileobj(inp, out, 1024 * 1024))
             return dest.stat().st_size
         except OSError as exc:
             raise _os_error("put", key, exc) from exc
@@ -116,21 +101,7 @@ class LocalStorage:
 
     def _put_bytes_sync(self, data: bytes, dest: Path, key: str) -> int:
         try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(
-                prefix=f".{dest.name}.", suffix=".part", dir=dest.parent
-            )
-            tmp = Path(tmp_name)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, dest)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            _write_atomically(dest, lambda out: out.write(data))
             return len(data)
         except OSError as exc:
             raise _os_error("put", key, exc) from exc
@@ -242,3 +213,21 @@ def _os_error(op: str, key: str, exc: OSError) -> StorageError:
         retryable=exc.errno not in _PERMANENT_ERRNOS,
         code=errno.errorcode.get(exc.errno or 0),
     )
+
+
+def _write_atomically(dest: Path, write) -> None:
+    """Write a hidden temp file in the destination directory with ``write(file)``, then
+    rename it over the final name: readers see either nothing or the whole file."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
