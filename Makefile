@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTHON ?= python3
 
-.PHONY: install system-deps python-deps node-deps demo test lint serve clean
+.PHONY: install system-deps python-deps node-deps demo test test-fast lint serve clean
 
 install: system-deps python-deps node-deps
 
@@ -39,9 +39,20 @@ node-deps: remotion/node_modules/.installed
 demo: install
 	$(VENV)/bin/renderbot demo
 
+# The whole suite, on TEST_WORKERS pytest-xdist workers (each its own Redis DB, PostgreSQL
+# database, render server and temp dirs; tests that start several processes run alone:
+# tests/conftest.py). TEST_WORKERS=0 runs everything in this one process.
+TEST_WORKERS ?= 0
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
+
 test: install
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
+
+# The inner loop: SQLite variants only, without the multi-process topologies, stop at the
+# first failure. `make test` (and .ci/run) still runs everything.
+test-fast: install
+	$(PY) -m pytest $(XDIST) -q -x -m "not heavy" -k "not postgresql" $(PYTEST_ARGS)
 
 serve: install
 	$(VENV)/bin/renderbot serve

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import fcntl
+
 import pytest
 
 from core import accounts, credits, projects
 from core.settings import Settings
+from tests.fixtures.databases import worker_id
 
 pytest_plugins = [
     "tests.fixtures.databases",
@@ -55,10 +58,13 @@ def pytest_generate_tests(metafunc):
         pytest.mark.parametrize("database_url", ["sqlite"], indirect=True))
 
 
-# --- pytest-xdist: tests that start several processes run one at a time -------------------
+# --- pytest-xdist: tests that start several processes run alone ---------------------------
 #
-# With ``-n 2 --dist loadgroup`` (make test) these modules go to one worker, in order, so
-# two multi-process topologies never compete for the two cores at once.
+# With ``-n 2`` (make test), while one of these runs the other workers wait between tests
+# (a readers-writer lock on a file of the run's shared temp dir): two topologies never
+# compete for the two cores, and their timing bounds hold as in a serial run. (xdist's
+# ``--dist loadgroup`` would only keep them on one worker, and its group suffix does not
+# reach pytest 9's node ids.)
 HEAVY_MODULES = {
     "tests/deploy/test_topology.py",
     "tests/pipeline/test_production_topology.py",
@@ -71,7 +77,29 @@ HEAVY_MODULES = {
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid.split("::", 1)[0] in HEAVY_MODULES:
-            item.add_marker(pytest.mark.xdist_group("heavy"))
+            item.add_marker(pytest.mark.heavy)
+
+
+@pytest.fixture(autouse=True)
+def _heavy_tests_run_alone(request, tmp_path_factory):
+    """Under xdist: a heavy test holds the run's lock exclusively, every other test shares
+    it. A turnstile keeps a waiting heavy test from being starved by the others."""
+    if worker_id() is None:
+        yield
+        return
+    shared = tmp_path_factory.getbasetemp().parent  # the run's dir, above popen-gw*/
+    exclusive = request.node.get_closest_marker("heavy") is not None
+    with open(shared / "turnstile.lock", "a") as turnstile, \
+            open(shared / "heavy.lock", "a") as lock:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture
