@@ -42,7 +42,7 @@ demo: install
 # The whole suite, on TEST_WORKERS pytest-xdist workers (each its own Redis DB, PostgreSQL
 # database, render server and temp dirs; tests that start several processes run alone:
 # tests/conftest.py). TEST_WORKERS=0 runs everything in this one process.
-TEST_WORKERS ?= 0
+TEST_WORKERS ?= 2
 XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
 
 test: install
