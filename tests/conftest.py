@@ -71,6 +71,7 @@ HEAVY_MODULES = {
     "tests/bots/discord/test_production.py",
     "tests/bots/discord/test_two_workers.py",
     "tests/jobs/test_fair_order.py",
+    "tests/previews/test_previews_topology.py",
 }
 
 

@@ -233,6 +233,7 @@ async def test_poll_before_the_webhook_completes_the_job_once(
     assert render.webhooks[0]["status"] == 200
     assert render.webhooks[0]["answer"]["action"] == "ignored"
     await _one_completion(db, job.id)
+    await _wait_for_announcement(recorder, job.id)  # announced after the commit, not in it
     assert recorder.changes[job.id].count("completed") == 1
 
 
