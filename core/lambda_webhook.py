@@ -73,7 +73,7 @@ def verify_signature(secret: str | None, body: bytes, header: str | None) -> boo
     return hmac.compare_digest(signature(secret, body).encode(), header.strip().encode())
 
 
-# The changes pipeline._notify reports while one handle() call runs (see _Recorder).
+# The changes attempt_outcomes.notify reports while one handle() call runs (see _Recorder).
 _changes: ContextVar[list | None] = ContextVar("lambda_webhook_changes", default=None)
 
 

@@ -30,70 +30,54 @@ job's credits exactly once (core.renders).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
 
 from sqlalchemy import or_, select
 
-from core import assets, downloads, fairness, job_errors, lambda_costs, posters, renders
+from core import assets, fairness, job_errors, lambda_costs, renders
+from core.attempt_outcomes import (
+    MAX_POLL_ERRORS,
+    Next,
+    attempt_failed,
+    describe,
+    end,
+    notify,
+    poll_error,
+    poll_step,
+    quietly,
+    retry_delay,
+)
 from core.backends.base import (
     CapacityLimited,
     HostBound,
-    RenderError,
     RenderRequest,
     RenderStatus,
     Started,
     input_props,
 )
 from core.db import utcnow
+from core.delivery import deliver
 from core.errors import InvalidTransition
 from core.models import Account, RenderJob, StorageDestination
 from core.notify import JobChange
 from core.render import governor
-from core.render_settings import FORMATS, RenderSettings
+from core.render_settings import RenderSettings
 from core.runtime import Runtime
 from core.storage import destinations
-from core.storage.base import StorageError, object_key
+from core.storage.base import object_key
+
+# Next, retry_delay and MAX_POLL_ERRORS live in core/attempt_outcomes.py (re-exported)
+__all__ = ["LOST_HOST", "MAX_POLL_ERRORS", "Next", "announce", "apply_status", "finish_stale",
+           "poll", "reconcile", "retry_delay", "start"]
 
 log = logging.getLogger("renderbot.pipeline")
-MAX_POLL_ERRORS = 10
 LOST_HOST = "the worker rendering it stopped (its lease expired)"
-
-
-@dataclass(frozen=True)
-class Next:
-    action: Literal["none", "start", "poll"]
-    job_id: str = ""
-    attempt: int = 0  # start: the attempt that is over; poll: the attempt to poll
-    delay: float = 0.0
-    host: str | None = None  # poll: the worker whose render server has the render
-
-    @classmethod
-    def done(cls) -> Next:
-        return cls("none")
-
-
-def _poll_step(rt: Runtime, job_id: str, attempt: int, delay: float) -> Next:
-    host = rt.backend.host if isinstance(rt.backend, HostBound) else None
-    return Next("poll", job_id, attempt, delay, host=host)
-
-
-def retry_delay(rt: Runtime, attempt: int) -> float:
-    w = rt.settings.worker
-    return min(w.retry_max_delay, w.retry_base_delay * 2 ** max(0, attempt - 1))
-
-
-async def _notify(rt: Runtime, job_id: str, change: JobChange) -> None:
-    async with rt.db.transaction() as session:
-        job = await renders.get(session=session, account_id=None, job_id=job_id)
-    await rt.notifiers.job_changed(job, change)
 
 
 async def announce(rt: Runtime, job_id: str, change: JobChange) -> None:
     """Fan out a change made outside this process's pipeline (the Remotion completion
     webhook ends jobs in the API process) through this runtime's notifiers."""
-    await _notify(rt, job_id, change)
+    await notify(rt, job_id, change)
 
 
 async def start(rt: Runtime, job_id: str, after_attempt: int = 0) -> Next:
@@ -112,15 +96,15 @@ async def start(rt: Runtime, job_id: str, after_attempt: int = 0) -> Next:
         return waiting
     if job is None:
         if ended:
-            await _notify(rt, job_id, ended)
+            await notify(rt, job_id, ended)
         return Next.done()
     if attempt == 1:
-        await _notify(rt, job_id, "processing")
+        await notify(rt, job_id, "processing")
     try:
         request = await assets.localise(rt, request)  # project URLs → storage links
         ref = await rt.backend.start(request)
     except Exception as exc:  # noqa: BLE001 - every start failure ends this attempt
-        return await _attempt_failed(rt, job_id, attempt, *_describe(exc))
+        return await attempt_failed(rt, job_id, attempt, *describe(exc))
     backend_info: dict = {}
     if isinstance(ref, Started):
         ref, backend_info = ref.ref, ref.info
@@ -133,11 +117,11 @@ async def start(rt: Runtime, job_id: str, after_attempt: int = 0) -> Next:
             job.backend_ref = ref
             job.backend_info = {**job.backend_info, **_start_info(request), **backend_info}
     if stale:
-        await _quietly(rt.backend.cancel(ref))
+        await quietly(rt.backend.cancel(ref))
         return Next.done()
     log.info("job %s attempt %s started on %s", job_id, attempt, rt.backend.name,
              extra={"job_id": job_id, "account_id": job.account_id})
-    return _poll_step(rt, job_id, attempt, w.poll_interval)
+    return poll_step(rt, job_id, attempt, w.poll_interval)
 
 
 async def _admission(rt: Runtime, session, job_id: str, after_attempt: int) -> Next | None:
@@ -200,12 +184,6 @@ async def _request(rt: Runtime, session, job: RenderJob) -> RenderRequest:
     )
 
 
-def _content_type(key: str) -> str:
-    """The stored file's type from its extension (``object_key`` gives the format's)."""
-    ext = key.rpartition(".")[2]
-    return next((f.content_type for f in FORMATS.values() if f.ext == ext), "video/mp4")
-
-
 def _start_info(request: RenderRequest) -> dict:
     return {"render_id": request.render_id, "frames": request.settings.frame_count}
 
@@ -218,15 +196,15 @@ async def poll(rt: Runtime, job_id: str, attempt: int) -> Next:
             return Next.done()
         ref, cancel_requested = job.backend_ref, job.cancel_requested
     if ref is None:
-        return await _attempt_failed(rt, job_id, attempt, "the render never started", True,
+        return await attempt_failed(rt, job_id, attempt, "the render never started", True,
                                      "lost")
     if cancel_requested:
-        await _quietly(rt.backend.cancel(ref))
-        return await _end(rt, job_id, attempt, "cancelled")
+        await quietly(rt.backend.cancel(ref))
+        return await end(rt, job_id, attempt, "cancelled")
     try:
         status = await rt.backend.status(ref)
     except Exception as exc:  # noqa: BLE001 - the backend is unreachable for now
-        return await _poll_error(rt, job_id, attempt, *_describe(exc))
+        return await poll_error(rt, job_id, attempt, *describe(exc))
     return await apply_status(rt, job_id, attempt, status)
 
 
@@ -240,15 +218,15 @@ async def apply_status(rt: Runtime, job_id: str, attempt: int, status: RenderSta
     if status.state in ("queued", "rendering"):
         return await _progress(rt, job_id, attempt, status)
     if status.state == "done":
-        return await _deliver(rt, job_id, attempt, status)
+        return await deliver(rt, job_id, attempt, status)
     if status.state == "cancelled":
-        return await _end(rt, job_id, attempt, "cancelled")
+        return await end(rt, job_id, attempt, "cancelled")
     if status.state == "lost":
-        return await _attempt_failed(
+        return await attempt_failed(
             rt, job_id, attempt, status.error or "the renderer lost this render (it restarted)",
             True, "lost",
         )
-    return await _attempt_failed(
+    return await attempt_failed(
         rt, job_id, attempt, status.error or "the render failed", status.retryable,
         status.error_kind,
     )
@@ -266,199 +244,8 @@ async def _progress(rt: Runtime, job_id: str, attempt: int, status: RenderStatus
         )
         job.backend_info = {**job.backend_info, "poll_errors": 0}
     if changed:
-        await _notify(rt, job_id, "progress")
-    return _poll_step(rt, job_id, attempt, w.poll_interval)
-
-
-async def _deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus) -> Next:
-    """Put the output in storage (unless the backend wrote it there) and complete the job.
-
-    A cancel that arrives before the job is marked completed wins, even during the
-    upload: the job ends cancelled (refunded once) and the stored video is deleted."""
-    w = rt.settings.worker
-    async with rt.db.transaction() as session:
-        job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
-        if job is None or job.attempts != attempt:
-            return Next.done()
-        key = status.output_key or job.output_key
-        bucket = status.output_bucket or job.output_bucket
-        cancelled = job.cancel_requested
-        destination_id = job.destination_id
-        look = _poster_source(job)
-    # the job's own storage: the creator's bucket it records, or the default one
-    storage, refused = await destinations.delivery_storage(rt, destination_id)
-    if cancelled:
-        return await _cancel_delivery(rt, job_id, attempt, status, key, bucket, stored=False,
-                                      storage=storage)
-    if refused:
-        return await _attempt_failed(rt, job_id, attempt, refused, False, "destination")
-    size = status.output_size
-    try:
-        if status.output_path is not None:
-            stored = await storage.put_file(key=key, path=status.output_path, bucket=bucket,
-                                            content_type=_content_type(key))
-            size = stored.size
-            poster = await _poster(rt, job_id, key, bucket, storage, look, status.output_path,
-                                   destination_id)
-            status.output_path.unlink(missing_ok=True)
-        else:  # the backend wrote the video to storage itself (Lambda)
-            poster = await _poster(rt, job_id, key, bucket, storage, look, None, destination_id)
-    except StorageError as exc:
-        own = storage is not rt.storage  # the creator's bucket: a refusal is theirs to fix
-        if own and not exc.retryable and status.output_path is not None:
-            status.output_path.unlink(missing_ok=True)
-        return await _poll_error(rt, job_id, attempt, f"storing the video failed: {exc}",
-                                 exc.retryable, "destination" if own else "storage")
-    # The counted app link (core/downloads.py): it outlives short storage signatures.
-    url = downloads.result_url(rt.settings, job_id)
-    async with rt.db.transaction() as session:
-        job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
-        if job is None or job.attempts != attempt:
-            return Next.done()
-        cancelled = job.cancel_requested
-        if not cancelled:
-            await renders.complete(
-                session=session, job=job, output_key=key, output_bucket=bucket,
-                output_size=size, result_url=url, cost_reported=status.cost,
-                poster_key=poster,
-                poster_url=downloads.poster_url(rt.settings, job_id) if poster else None,
-            )
-    if cancelled:  # asked for while the video was uploading
-        return await _cancel_delivery(rt, job_id, attempt, status, key, bucket, stored=True,
-                                      storage=storage)
-    log.info("job %s completed", job_id, extra={"job_id": job_id, "account_id": job.account_id})
-    await _notify(rt, job_id, "completed")
-    return Next.done()
-
-
-def _poster_source(job: RenderJob) -> tuple[RenderSettings, str, dict]:
-    """What a poster of ``job`` is made from: the rendered settings, composition, props."""
-    rendered = RenderSettings.from_stored(job.settings).rendered()  # a draft: smaller
-    return (rendered, job.project_state.get("composition", "Visualizer"),
-            input_props(job.project_state, rendered))
-
-
-async def _poster(rt: Runtime, job_id: str, key: str, bucket: str | None, storage,
-                  look: tuple[RenderSettings, str, dict], video_path,
-                  destination_id: str | None) -> str | None:
-    """The poster beside the video (core/posters.py); None when it could not be made."""
-    settings, composition, props = look
-    return await posters.make(rt, job_id=job_id, video_key=key, bucket=bucket,
-                              storage=storage, settings=settings, composition=composition,
-                              props=props, video_path=video_path,
-                              destination_id=destination_id)
-
-
-async def _cancel_delivery(
-    rt: Runtime, job_id: str, attempt: int, status: RenderStatus, key: str,
-    bucket: str | None, *, stored: bool, storage=None,
-) -> Next:
-    """The job was cancelled while its video was being delivered: no video stays behind."""
-    if status.output_path is not None:
-        status.output_path.unlink(missing_ok=True)
-    if stored or status.output_key:
-        await _quietly((storage or rt.storage).delete(key=key, bucket=bucket))
-        # its poster too (stored beside the video before the job would have completed)
-        await _quietly((storage or rt.storage).delete(key=posters.poster_key(key),
-                                                      bucket=bucket))
-    log.info("job %s cancelled during delivery; its video was deleted", job_id,
-             extra={"job_id": job_id})
-    return await _end(rt, job_id, attempt, "cancelled")
-
-
-async def _poll_error(
-    rt: Runtime, job_id: str, attempt: int, message: str, retryable: bool,
-    kind: str | None = None,
-) -> Next:
-    """A poll or upload failed: poll again later, up to MAX_POLL_ERRORS times in a row."""
-    w = rt.settings.worker
-    if not retryable:
-        return await _attempt_failed(rt, job_id, attempt, message, False, kind)
-    async with rt.db.transaction() as session:
-        job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
-        if job is None or job.attempts != attempt:
-            return Next.done()
-        errors = int(job.backend_info.get("poll_errors", 0)) + 1
-        job.backend_info = {**job.backend_info, "poll_errors": errors}
-    log.warning("job %s poll error %s/%s: %s", job_id, errors, MAX_POLL_ERRORS, message,
-                extra={"job_id": job_id, "account_id": job.account_id})
-    if errors >= MAX_POLL_ERRORS:
-        return await _attempt_failed(rt, job_id, attempt, message, True, kind)
-    return _poll_step(rt, job_id, attempt, retry_delay(rt, errors))
-
-
-async def _attempt_failed(
-    rt: Runtime, job_id: str, attempt: int, message: str, retryable: bool,
-    kind: str | None = None,
-) -> Next:
-    """``message`` is the full detail (admins, log); the job's ``error`` is what
-    ``core.job_errors`` makes of ``kind`` (or, without a kind, the message cleaned)."""
-    w = rt.settings.worker
-    if kind is not None:
-        text, detail = job_errors.user_error(kind, message)
-    else:
-        text, detail = job_errors.one_line(message), message
-    async with rt.db.transaction() as session:
-        job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
-        if job is None or job.attempts != attempt:
-            return Next.done()
-        job.error_detail = detail
-        if retryable and job.attempts < w.max_attempts and not job.cancel_requested:
-            delay = retry_delay(rt, job.attempts)
-            await renders.note_error(
-                session=session, job=job, error=text, retryable=True, retry_in=delay
-            )
-            retry = True
-        else:
-            retry = False
-            if job.cancel_requested:
-                await renders.mark_cancelled(session=session, job=job)
-            elif kind is not None:
-                error = job_errors.final_text(text, attempts=job.attempts if retryable else None)
-                await renders.fail(session=session, job=job, error=error)
-            else:
-                error = text if not retryable else _attempts_message(job.attempts, text)
-                await renders.fail(session=session, job=job, error=error)
-    if retry:
-        log.warning("job %s attempt %s failed, retrying in %.0f s: %s", job_id, attempt, delay,
-                    message, extra={"job_id": job_id, "account_id": job.account_id})
-        return Next("start", job_id, attempt, delay)
-    log.warning("job %s %s after attempt %s: %s", job_id, job.status, attempt, message,
-                extra={"job_id": job_id, "account_id": job.account_id})
-    await _notify(rt, job_id, "cancelled" if job.status == "cancelled" else "failed")
-    return Next.done()
-
-
-def _attempts_message(attempts: int, message: str) -> str:
-    return f"gave up after {attempts} attempts: {message}"
-
-
-async def _end(rt: Runtime, job_id: str, attempt: int, state: Literal["cancelled"]) -> Next:
-    async with rt.db.transaction() as session:
-        job = await renders.claim(
-            session=session, job_id=job_id, lease_seconds=rt.settings.worker.lease_seconds
-        )
-        if job is None or job.attempts != attempt:
-            return Next.done()
-        await renders.mark_cancelled(session=session, job=job)
-    await _notify(rt, job_id, state)
-    return Next.done()
-
-
-def _describe(exc: Exception) -> tuple[str, bool, str | None]:
-    if isinstance(exc, RenderError):
-        return str(exc), exc.retryable, exc.kind
-    if isinstance(exc, StorageError):
-        return str(exc), exc.retryable, "storage"
-    log.warning("render backend error", exc_info=exc)
-    return f"the renderer could not be reached ({type(exc).__name__}: {exc})", True, "browser"
-
-
-async def _quietly(awaitable) -> None:
-    try:
-        await awaitable
-    except Exception:  # noqa: BLE001 - best effort (the render may be gone already)
-        log.info("ignored error while stopping a render", exc_info=True)
+        await notify(rt, job_id, "progress")
+    return poll_step(rt, job_id, attempt, w.poll_interval)
 
 
 async def reconcile(rt: Runtime, *, limit: int = 500) -> list[Next]:
@@ -520,8 +307,8 @@ async def _pick_up(rt: Runtime, job_id: str, attempt: int, ref: str | None) -> N
         return Next("start", job_id, attempt)
     backend = rt.backend
     if isinstance(backend, HostBound) and backend.owner(ref) not in (None, backend.host):
-        return await _attempt_failed(rt, job_id, attempt, LOST_HOST, True, "lost")
-    return _poll_step(rt, job_id, attempt, 0.0)
+        return await attempt_failed(rt, job_id, attempt, LOST_HOST, True, "lost")
+    return poll_step(rt, job_id, attempt, 0.0)
 
 
 async def finish_stale(rt: Runtime, job_id: str, message: str) -> None:
@@ -542,4 +329,4 @@ async def finish_stale(rt: Runtime, job_id: str, message: str) -> None:
             return
         change = job.status
     log.warning("job %s %s: %s", job_id, change, message, extra={"job_id": job_id})
-    await _notify(rt, job_id, change)
+    await notify(rt, job_id, change)

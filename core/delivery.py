@@ -1,0 +1,118 @@
+"""The delivery step of the pipeline: a finished render's video (and its poster) goes to
+the job's storage and the job completes; a cancel that arrives meanwhile wins."""
+
+from __future__ import annotations
+
+import logging
+
+from core import downloads, posters, renders
+from core.attempt_outcomes import Next, attempt_failed, end, notify, poll_error, quietly
+from core.backends.base import RenderStatus, input_props
+from core.models import RenderJob
+from core.render_settings import FORMATS, RenderSettings
+from core.runtime import Runtime
+from core.storage import destinations
+from core.storage.base import StorageError
+
+log = logging.getLogger("renderbot.pipeline")
+
+def _content_type(key: str) -> str:
+    """The stored file's type from its extension (``object_key`` gives the format's)."""
+    ext = key.rpartition(".")[2]
+    return next((f.content_type for f in FORMATS.values() if f.ext == ext), "video/mp4")
+
+
+async def deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus) -> Next:
+    """Put the output in storage (unless the backend wrote it there) and complete the job.
+
+    A cancel that arrives before the job is marked completed wins, even during the
+    upload: the job ends cancelled (refunded once) and the stored video is deleted."""
+    w = rt.settings.worker
+    async with rt.db.transaction() as session:
+        job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
+        if job is None or job.attempts != attempt:
+            return Next.done()
+        key = status.output_key or job.output_key
+        bucket = status.output_bucket or job.output_bucket
+        cancelled = job.cancel_requested
+        destination_id = job.destination_id
+        look = _poster_source(job)
+    # the job's own storage: the creator's bucket it records, or the default one
+    storage, refused = await destinations.delivery_storage(rt, destination_id)
+    if cancelled:
+        return await cancel_delivery(rt, job_id, attempt, status, key, bucket, stored=False,
+                                      storage=storage)
+    if refused:
+        return await attempt_failed(rt, job_id, attempt, refused, False, "destination")
+    size = status.output_size
+    try:
+        if status.output_path is not None:
+            stored = await storage.put_file(key=key, path=status.output_path, bucket=bucket,
+                                            content_type=_content_type(key))
+            size = stored.size
+            poster = await _poster(rt, job_id, key, bucket, storage, look, status.output_path,
+                                   destination_id)
+            status.output_path.unlink(missing_ok=True)
+        else:  # the backend wrote the video to storage itself (Lambda)
+            poster = await _poster(rt, job_id, key, bucket, storage, look, None, destination_id)
+    except StorageError as exc:
+        own = storage is not rt.storage  # the creator's bucket: a refusal is theirs to fix
+        if own and not exc.retryable and status.output_path is not None:
+            status.output_path.unlink(missing_ok=True)
+        return await poll_error(rt, job_id, attempt, f"storing the video failed: {exc}",
+                                 exc.retryable, "destination" if own else "storage")
+    # The counted app link (core/downloads.py): it outlives short storage signatures.
+    url = downloads.result_url(rt.settings, job_id)
+    async with rt.db.transaction() as session:
+        job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
+        if job is None or job.attempts != attempt:
+            return Next.done()
+        cancelled = job.cancel_requested
+        if not cancelled:
+            await renders.complete(
+                session=session, job=job, output_key=key, output_bucket=bucket,
+                output_size=size, result_url=url, cost_reported=status.cost,
+                poster_key=poster,
+                poster_url=downloads.poster_url(rt.settings, job_id) if poster else None,
+            )
+    if cancelled:  # asked for while the video was uploading
+        return await cancel_delivery(rt, job_id, attempt, status, key, bucket, stored=True,
+                                      storage=storage)
+    log.info("job %s completed", job_id, extra={"job_id": job_id, "account_id": job.account_id})
+    await notify(rt, job_id, "completed")
+    return Next.done()
+
+
+def _poster_source(job: RenderJob) -> tuple[RenderSettings, str, dict]:
+    """What a poster of ``job`` is made from: the rendered settings, composition, props."""
+    rendered = RenderSettings.from_stored(job.settings).rendered()  # a draft: smaller
+    return (rendered, job.project_state.get("composition", "Visualizer"),
+            input_props(job.project_state, rendered))
+
+
+async def _poster(rt: Runtime, job_id: str, key: str, bucket: str | None, storage,
+                  look: tuple[RenderSettings, str, dict], video_path,
+                  destination_id: str | None) -> str | None:
+    """The poster beside the video (core/posters.py); None when it could not be made."""
+    settings, composition, props = look
+    return await posters.make(rt, job_id=job_id, video_key=key, bucket=bucket,
+                              storage=storage, settings=settings, composition=composition,
+                              props=props, video_path=video_path,
+                              destination_id=destination_id)
+
+
+async def cancel_delivery(
+    rt: Runtime, job_id: str, attempt: int, status: RenderStatus, key: str,
+    bucket: str | None, *, stored: bool, storage=None,
+) -> Next:
+    """The job was cancelled while its video was being delivered: no video stays behind."""
+    if status.output_path is not None:
+        status.output_path.unlink(missing_ok=True)
+    if stored or status.output_key:
+        await quietly((storage or rt.storage).delete(key=key, bucket=bucket))
+        # its poster too (stored beside the video before the job would have completed)
+        await quietly((storage or rt.storage).delete(key=posters.poster_key(key),
+                                                      bucket=bucket))
+    log.info("job %s cancelled during delivery; its video was deleted", job_id,
+             extra={"job_id": job_id})
+    return await end(rt, job_id, attempt, "cancelled")
