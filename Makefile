@@ -20,6 +20,10 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && apt-get install -y -qq chromium; \
 	  else echo "install Chromium first (Debian: apt-get install chromium)"; exit 1; fi; }
+	@[ -x /usr/bin/chromium-headless-shell ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq chromium-headless-shell; \
+	  else echo "install chromium-headless-shell first (Debian: apt-get install chromium-headless-shell)"; exit 1; fi; }
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     secret_key: SecretStr | None = None
 
-    chromium_path: str = "/usr/bin/chromium"
+    chromium_path: str = "/usr/bin/chromium-headless-shell"
     render_server_dir: Path | None = None  # default: <var_dir>/render-server (socket, cache)
     render_max_parallel: int = Field(1, ge=1, description="local renders at once")
     remotion_dir: Path = Path(__file__).resolve().parent.parent / "remotion"

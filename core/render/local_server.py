@@ -169,7 +169,7 @@ class LocalRenderServer:
         remotion_dir: Path,
         socket_path: Path,
         cache_dir: Path,
-        chromium: str = "/usr/bin/chromium",
+        chromium: str = "/usr/bin/chromium-headless-shell",
         max_parallel: int = 1,
         start_timeout: float = 180.0,
         node: str = "node",
