@@ -21,19 +21,19 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     RENDERBOT_VAR_DIR=/var/lib/renderbot \
-    RENDERBOT_CHROMIUM_PATH=/usr/bin/chromium \
+    RENDERBOT_CHROMIUM_PATH=/usr/bin/chromium-headless-shell \
     RENDERBOT_API__HOST=0.0.0.0 \
     RENDERBOT_API__LOG_FORMAT=json
 
-# Node.js 20 + npm (the Remotion render server, Remotion's bundler), Chromium (renders
+# Node.js 20 + npm (the Remotion render server, Remotion's bundler), chromium-headless-shell (renders
 # the frames; Remotion starts it headless with --no-sandbox), fonts for the compositions,
 # tini as PID 1 (forwards signals, reaps the browser's children).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      ca-certificates chromium fonts-dejavu-core fonts-liberation nodejs npm tini \
+      ca-certificates chromium chromium-headless-shell fonts-dejavu-core fonts-liberation nodejs npm tini \
  && rm -rf /var/lib/apt/lists/* \
  && node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \
- && chromium --version
+ && chromium --version && chromium-headless-shell --version
 
 # The unprivileged user every process runs as; /var/lib/renderbot is its volume.
 RUN groupadd --system --gid 10001 renderbot \
