@@ -17,21 +17,44 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import credits, fairness, pricing, projects
 from core import render_settings as rs
-from core.db import after_commit, utcnow
-from core.errors import IdempotencyConflict, InvalidInput, InvalidTransition, JobNotFound
-from core.models import TERMINAL_STATES, JobEvent, Project, RenderJob
+from core.db import after_commit
+from core.errors import IdempotencyConflict, InvalidInput, InvalidTransition
+from core.job_transitions import (
+    attach_poster,
+    claim,
+    complete,
+    fail,
+    finish,
+    load_job,
+    mark_cancelled,
+    note_error,
+    queue_position,
+    read_job,
+    record_event,
+    record_progress,
+    start_attempt,
+)
+from core.models import TERMINAL_STATES, JobEvent, RenderJob
 from core.schemas import JobEventRead, JobRead, QuoteRead
 from core.settings import Settings
 from core.storage import destinations
+
+# The transitions workers make live in core/job_transitions.py; callers keep using
+# ``renders.claim``, ``renders.complete``, ... (and core.batches ``record_event``/``read``).
+__all__ = [
+    "Announce", "Enqueue", "Submitted", "attach_poster", "cancel", "claim", "complete",
+    "error_detail", "events", "fail", "get", "list_", "mark_cancelled", "note_error", "quote",
+    "queue_position", "read", "record_event", "record_progress", "refund", "request_hash",
+    "set_origin", "start_attempt", "submit",
+]
 
 Enqueue = Callable[[str], None]
 Announce = Callable[[str, str], None]  # (job_id, change): tell the workers' notifiers
@@ -111,12 +134,12 @@ async def submit(
             raise
         return Submitted(job=replay, created=False)
     await credits.debit_for_job(session=session, job=job)
-    _event(session, job, "state", state="queued", detail={"credit_cost": job.credit_cost})
+    record_event(session, job, "state", state="queued", detail={"credit_cost": job.credit_cost})
     await session.flush()
     if enqueue is not None:
         job_id = job.id
         after_commit(session, lambda: enqueue(job_id))
-    return Submitted(job=await _read(session, job), created=True)
+    return Submitted(job=await read_job(session, job), created=True)
 
 
 async def _replay(
@@ -131,13 +154,13 @@ async def _replay(
         return None
     if existing.request_hash != digest:
         raise IdempotencyConflict(key)
-    return await _read(session, existing)
+    return await read_job(session, existing)
 
 
 async def get(*, session: AsyncSession, account_id: str | None, job_id: str) -> JobRead:
     """The job (scoped to ``account_id``; None = any account, for admins and workers)."""
-    job = await _load(session, account_id, job_id)
-    return await _read(session, job)
+    job = await load_job(session, account_id, job_id)
+    return await read_job(session, job)
 
 
 async def list_(
@@ -161,7 +184,7 @@ async def list_(
 async def error_detail(*, session: AsyncSession, job_id: str) -> str | None:
     """The full detail of a job's error (stderr, stack, paths): for admins only — the
     dashboard's job detail and the admin CLI; never the HTTP API or chat."""
-    job = await _load(session, None, job_id)
+    job = await load_job(session, None, job_id)
     return job.error_detail
 
 
@@ -185,262 +208,37 @@ async def cancel(
     A job that never reached a worker has no worker to tell its chat message or callback
     receiver: ``announce(job_id, "cancelled")`` runs after the commit for that.
     """
-    job = await _load(session, account_id, job_id, lock=True)
+    job = await load_job(session, account_id, job_id, lock=True)
     if job.status in TERMINAL_STATES:
         raise InvalidTransition(job.id, job.status, "cancel")
     if job.status == "queued":
-        await _finish(session, job, "cancelled", detail={"by": actor or "owner"}, actor=actor)
+        await finish(session, job, "cancelled", detail={"by": actor or "owner"}, actor=actor)
         if announce is not None:
             after_commit(session, lambda: announce(job_id, "cancelled"))
     elif not job.cancel_requested:
         job.cancel_requested = True
-        _event(session, job, "cancel", detail={"by": actor or "owner"}, actor=actor)
+        record_event(session, job, "cancel", detail={"by": actor or "owner"}, actor=actor)
         await session.flush()
-    return await _read(session, job)
+    return await read_job(session, job)
 
 
 async def set_origin(
     *, session: AsyncSession, job_id: str, origin: dict[str, Any]
 ) -> JobRead:
     """Merge ``origin`` into the job's origin (e.g. the chat message that shows its status)."""
-    job = await _load(session, None, job_id, lock=True)
+    job = await load_job(session, None, job_id, lock=True)
     job.origin = {**(job.origin or {}), **origin}
     await session.flush()
-    return await _read(session, job)
+    return await read_job(session, job)
 
 
 async def refund(
     *, session: AsyncSession, job_id: str, actor: str | None = None, note: str | None = None
 ) -> JobRead:
-    job = await _load(session, None, job_id, lock=True)
+    job = await load_job(session, None, job_id, lock=True)
     await credits.refund_job(session=session, job_id=job.id, actor=actor, note=note)
-    return await _read(session, job)
-
-
-# --- transitions used by workers --------------------------------------------------------
-
-
-async def start_attempt(
-    *,
-    session: AsyncSession,
-    job_id: str,
-    after_attempt: int,
-    lease_seconds: float,
-    max_attempts: int,
-) -> tuple[RenderJob | None, str | None]:
-    """Claim a job for its next render attempt.
-
-    ``after_attempt`` is the attempt count the caller saw (0 for a fresh job): a message
-    for an attempt that has already moved on is stale and does nothing, as is one for a
-    job another worker holds under a live lease. Returns ``(job, None)`` when claimed,
-    ``(None, ended_state)`` when the job ended here (cancel requested, attempts used up),
-    ``(None, None)`` when there is nothing to do.
-    """
-    job = await _load(session, None, job_id, lock=True)
-    now = utcnow()
-    if job.status in TERMINAL_STATES:
-        return None, None
-    if job.status == "processing" and job.attempts != after_attempt:
-        return None, None  # stale: that attempt already moved on
-    if job.cancel_requested:
-        await _finish(session, job, "cancelled", detail={"reason": "cancel requested"})
-        return None, "cancelled"
-    if job.attempts >= max_attempts:
-        await _finish(session, job, "failed", error=_attempts_error(job), detail={})
-        return None, "failed"
-    job.attempts += 1
-    job.backend_ref = None
-    job.lease_expires_at = now + timedelta(seconds=lease_seconds)
-    job.heartbeat_at = now
-    if job.status == "queued":
-        job.status = "processing"
-        job.started_at = now
-        _event(session, job, "state", state="processing", detail={"attempt": job.attempts})
-    _event(session, job, "attempt", detail={"attempt": job.attempts})
-    await session.flush()
-    return job, None
-
-
-def _attempts_error(job: RenderJob) -> str:
-    last = job.error or "the render did not finish"
-    return f"gave up after {job.attempts} attempts: {last}"
-
-
-async def claim(
-    *, session: AsyncSession, job_id: str, lease_seconds: float
-) -> RenderJob | None:
-    """Lock a processing job for one poll and renew its lease; None when not processing."""
-    job = await _load(session, None, job_id, lock=True)
-    if job.status != "processing":
-        return None
-    now = utcnow()
-    job.heartbeat_at = now
-    job.lease_expires_at = now + timedelta(seconds=lease_seconds)
-    return job
-
-
-async def record_progress(
-    *,
-    session: AsyncSession,
-    job: RenderJob,
-    progress: int,
-    queue_position: int | None = None,
-    eta_seconds: float | None = None,
-) -> bool:
-    """Store progress (never backwards within an attempt); True when it changed."""
-    progress = max(0, min(99, int(progress)))
-    changed = progress != job.progress or queue_position != job.queue_position
-    if progress > job.progress:
-        job.progress = progress
-        _event(session, job, "progress", progress=progress)
-    job.queue_position = queue_position
-    job.eta_seconds = eta_seconds
-    await session.flush()
-    return changed
-
-
-async def attach_poster(*, session: AsyncSession, job_id: str, poster_key: str,
-                        poster_url: str) -> bool:
-    """A poster that was stored after its job completed without one (the Lambda webhook
-    stopped waiting for it): attach it. Only a completed job without a poster changes."""
-    result = await session.execute(
-        update(RenderJob)
-        .where(RenderJob.id == job_id, RenderJob.status == "completed",
-               RenderJob.poster_key.is_(None))
-        .values(poster_key=poster_key, poster_url=poster_url)
-    )
-    return result.rowcount == 1
-
-
-async def complete(
-    *,
-    session: AsyncSession,
-    job: RenderJob,
-    output_key: str,
-    output_bucket: str | None,
-    output_size: int | None,
-    result_url: str,
-    cost_reported: float | None = None,
-    poster_key: str | None = None,
-    poster_url: str | None = None,
-) -> JobRead:
-    """The video (and its poster frame, when one was made) is stored: completed."""
-    job.output_key = output_key
-    job.output_bucket = output_bucket
-    job.output_size = output_size
-    job.result_url = result_url
-    job.poster_key = poster_key
-    job.poster_url = poster_url if poster_key is not None else None
-    job.cost_reported = cost_reported
-    job.progress = 100
-    await _finish(session, job, "completed", detail={"output_key": output_key})
-    project = await session.get(Project, job.project_id)
-    if project is not None:
-        project.last_render_job_id = job.id
-        project.last_render_url = result_url
-        project.last_rendered_at = job.finished_at
-    await session.flush()
-    return await _read(session, job)
-
-
-async def fail(
-    *, session: AsyncSession, job: RenderJob, error: str, detail: dict | None = None
-) -> JobRead:
-    await _finish(session, job, "failed", error=error, detail=detail or {})
-    return await _read(session, job)
-
-
-async def mark_cancelled(*, session: AsyncSession, job: RenderJob) -> JobRead:
-    await _finish(session, job, "cancelled", detail={"reason": "cancel requested"})
-    return await _read(session, job)
-
-
-async def note_error(
-    *, session: AsyncSession, job: RenderJob, error: str, retryable: bool, retry_in: float = 0
-) -> None:
-    """Record an attempt's error without ending the job; its retry is due in ``retry_in``
-    seconds, and the lease covers that wait so the reconciler leaves it alone."""
-    job.error = error
-    job.backend_ref = None
-    job.lease_expires_at = utcnow() + timedelta(seconds=retry_in + 30)
-    _event(session, job, "error", detail={"error": error, "retryable": retryable})
-    await session.flush()
-
-
-async def _finish(
-    session: AsyncSession,
-    job: RenderJob,
-    state: str,
-    *,
-    error: str | None = None,
-    detail: dict,
-    actor: str | None = None,
-) -> None:
-    if job.status in TERMINAL_STATES:
-        raise InvalidTransition(job.id, job.status, f"become {state}")
-    now = utcnow()
-    job.status = state
-    job.finished_at = now
-    job.lease_expires_at = None
-    job.queue_position = None
-    job.eta_seconds = None
-    if error is not None:
-        job.error = error
-    _event(session, job, "state", state=state, detail=detail, actor=actor)
-    await session.flush()
-    if state in ("failed", "cancelled"):
-        await credits.refund_job(session=session, job_id=job.id, actor=actor)
-
-
-def _event(
-    session: AsyncSession,
-    job: RenderJob,
-    kind: str,
-    *,
-    state: str | None = None,
-    progress: int | None = None,
-    detail: dict | None = None,
-    actor: str | None = None,
-) -> None:
-    session.add(
-        JobEvent(
-            job_id=job.id, at=utcnow(), kind=kind, state=state, progress=progress,
-            detail=detail or {}, actor=actor,
-        )
-    )
-
-
-async def _load(
-    session: AsyncSession, account_id: str | None, job_id: str, *, lock: bool = False
-) -> RenderJob:
-    job = await session.get(RenderJob, job_id, with_for_update=lock, populate_existing=True)
-    if job is None or (account_id is not None and job.account_id != account_id):
-        raise JobNotFound(job_id)
-    return job
-
-
-async def queue_position(session: AsyncSession, job: RenderJob) -> int | None:
-    if job.status != "queued":
-        return job.queue_position
-    ahead = await session.scalar(
-        select(func.count())
-        .select_from(RenderJob)
-        .where(RenderJob.status == "queued", RenderJob.created_at < job.created_at)
-    )
-    return int(ahead or 0) + 1
-
-
-async def _read(session: AsyncSession, job: RenderJob) -> JobRead:
-    read = JobRead.model_validate(job)
-    if job.status == "queued":  # its place in the fair order (core/fairness.py) and an ETA
-        position = await fairness.queue_position(session, job)
-        return read.model_copy(update={
-            "queue_position": position,
-            "eta_seconds": await fairness.eta_seconds(session, job, position)})
-    return read.model_copy(update={"queue_position": await queue_position(session, job)})
-
+    return await read_job(session, job)
 
 
 # for core.batches, which records variant jobs like submit does
-record_event = _event
-read = _read
+read = read_job
