@@ -203,6 +203,8 @@ async def test_webhook_before_the_poll_completes_the_job_once(
     assert done.status == "completed", done.error
     finished = (await _one_completion(db, job.id)).timestamp()
     render = lambda_standin.only_render()
+    # the stand-in records the webhook once the API has answered it (after its commit)
+    await asyncio.to_thread(lambda_standin.wait_for, lambda: render.webhooks, 30)
     assert render.webhooks[0]["status"] == 200
     assert render.webhooks[0]["answer"]["action"] == "completed"
     done_answers = [i.at for i in lambda_standin.invocations_of("status")
