@@ -79,6 +79,8 @@ async def deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus) 
         return await cancel_delivery(rt, job_id, attempt, status, key, bucket, stored=True,
                                       storage=storage)
     log.info("job %s completed", job_id, extra={"job_id": job_id, "account_id": job.account_id})
+    if poster is None:
+        await _late_poster(rt, job_id, key, bucket, storage)
     await notify(rt, job_id, "completed")
     return Next.done()
 
@@ -99,6 +101,27 @@ async def _poster(rt: Runtime, job_id: str, key: str, bucket: str | None, storag
                               storage=storage, settings=settings, composition=composition,
                               props=props, video_path=video_path,
                               destination_id=destination_id)
+
+
+async def _late_poster(rt: Runtime, job_id: str, key: str, bucket: str | None,
+                       storage) -> None:
+    """Attach a poster a worker stored while this job's completion was being committed.
+
+    When the Lambda webhook stops waiting for a worker's still, the worker attaches it
+    later (``renders.attach_poster``, completed jobs only). A still stored after the
+    webhook's last look but attached before the completion commit would be lost; looking
+    once more after the commit closes that gap (both attaches are the same conditional
+    UPDATE)."""
+    poster = posters.poster_key(key)
+    try:
+        if not await storage.exists(key=poster, bucket=bucket):
+            return
+        async with rt.db.transaction() as session:
+            await renders.attach_poster(session=session, job_id=job_id, poster_key=poster,
+                                        poster_url=downloads.poster_url(rt.settings, job_id))
+    except Exception as exc:  # noqa: BLE001 - the job is completed; a poster is extra
+        log.warning("job %s: no late poster (%s: %s)", job_id, type(exc).__name__, exc,
+                    extra={"job_id": job_id})
 
 
 async def cancel_delivery(

@@ -143,6 +143,44 @@ async def test_a_cancel_during_delivery_deletes_the_poster_too(db, instant_setti
     assert done.poster_key is None and done.poster_url is None
 
 
+async def test_a_poster_stored_while_the_job_completes_is_attached_after_all(
+    db, instant_settings, factory
+):
+    """The Lambda webhook's race: the API stops waiting for the worker's still, the worker
+    stores it and tries to attach it before the API has committed the completion (no
+    completed job yet: nothing attached). The job must still end with its poster."""
+    from core import renders
+
+    rt = Runtime(instant_settings)
+    real = rt.storage
+    attached_early: list[bool] = []
+
+    class WorkerWinsTheRace:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        async def put_bytes(self, *, key, **kwargs):
+            await real.put_bytes(key=key, **kwargs)  # the worker's still lands ...
+            async with db.transaction() as s:  # ... and its attach finds no completed job
+                attached_early.append(await renders.attach_poster(
+                    session=s, job_id=key.rsplit("/", 1)[-1].removesuffix(".jpg"),
+                    poster_key=key, poster_url="unused"))
+            raise StorageError("no worker stored the poster still in time", retryable=True)
+
+    rt.storage = WorkerWinsTheRace()
+    rt.backend = InstantBackend(instant_settings.var_dir / "renders")
+    try:
+        _, job = await _new_job(db, instant_settings, factory)
+        await drive(rt, job.id)
+    finally:
+        await rt.close()
+    done = await _job(db, job.id)
+    assert done.status == "completed"
+    assert attached_early == [False]
+    assert done.poster_key == f"renders/{job.id}.jpg"
+    assert done.poster_url == downloads.poster_url(instant_settings, job.id)
+
+
 async def test_retention_sweeps_the_poster_with_its_video(db, instant_settings, factory):
     rt = Runtime(instant_settings)
     rt.backend = InstantBackend(instant_settings.var_dir / "renders")
