@@ -15,6 +15,8 @@ hangs) is taken over: the attempt counts as lost, and the next one starts on any
 Bounded life: every time the reconciler has to pick a processing job up again (its
 lease expired: the worker died, or the step kept raising until its message was
 dead-lettered), it counts; past ``worker.max_reconciles`` the job fails with one refund.
+A start step that raises until its retries are spent counts the same way
+(``start_gave_up``), so a queued job whose start always raises cannot loop forever.
 
 No database transaction is held while a backend or storage call runs (SQLite has one
 writer at a time; a render takes minutes). Every write re-claims the job, so a message
@@ -311,6 +313,25 @@ async def _pick_up(rt: Runtime, job_id: str, attempt: int, ref: str | None) -> N
     return poll_step(rt, job_id, attempt, 0.0)
 
 
+async def start_gave_up(rt: Runtime, job_id: str, cause: str) -> None:
+    """A job's start step kept raising until its message's retries were spent (a stored
+    setting this version cannot read, a row the request cannot be built from, ...). The
+    job stays queued for the reconciler unless it keeps happening: like a pick-up, it
+    counts, and past ``worker.max_reconciles`` the job fails with one refund."""
+    w = rt.settings.worker
+    async with rt.db.transaction() as session:
+        job = await session.get(RenderJob, job_id, with_for_update=True)
+        if job is None or job.status in ("completed", "failed", "cancelled"):
+            return
+        failures = int(job.backend_info.get("start_failures", 0)) + 1
+        job.backend_info = {**job.backend_info, "start_failures": failures}
+        account_id = job.account_id
+    log.warning("job %s: its start failed every retry (%s/%s): %s", job_id, failures,
+                w.max_reconciles, cause, extra={"job_id": job_id, "account_id": account_id})
+    if failures > w.max_reconciles:
+        await finish_stale(rt, job_id, f"its start failed {failures} times; last: {cause}")
+
+
 async def finish_stale(rt: Runtime, job_id: str, message: str) -> None:
     """A job that keeps coming back (its steps keep failing): fail it, refund once (or
     cancel it, when a cancel was asked for). ``message`` goes to admins and the log."""
@@ -321,12 +342,20 @@ async def finish_stale(rt: Runtime, job_id: str, message: str) -> None:
             return
         try:
             job.error_detail = detail
+            # renders.finish, not fail/mark_cancelled: those also read the job back for
+            # the API, which a row this version cannot read (why its start kept
+            # raising) would refuse, and the job would never end
             if job.cancel_requested:
-                await renders.mark_cancelled(session=session, job=job)
+                await renders.finish(session, job, "cancelled",
+                                     detail={"reason": "cancel requested"})
             else:
-                await renders.fail(session=session, job=job, error=job_errors.final_text(text))
+                await renders.finish(session, job, "failed", detail={},
+                                     error=job_errors.final_text(text))
         except InvalidTransition:
             return
         change = job.status
     log.warning("job %s %s: %s", job_id, change, message, extra={"job_id": job_id})
-    await notify(rt, job_id, change)
+    try:
+        await notify(rt, job_id, change)
+    except Exception:  # noqa: BLE001 - it has ended; an unreadable row cannot be announced
+        log.warning("job %s: its end could not be announced", job_id, exc_info=True)

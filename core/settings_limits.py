@@ -35,7 +35,8 @@ class WorkerSettings(BaseModel):
     lease_seconds: float = Field(60.0, gt=0, description="a job whose lease is older is re-run")
     max_reconciles: int = Field(
         5, ge=1, description="times the reconciler may pick a processing job up (expired lease: "
-        "dead worker, dead-lettered step) before it fails with a refund",
+        "dead worker, dead-lettered step), or a job's start may spend all its retries, before "
+        "it fails with a refund",
     )
     reconcile_interval: float = Field(15.0, gt=0, description="seconds between reconciler runs")
     reconcile_grace: float = Field(

@@ -28,9 +28,19 @@ def schedule(step: pipeline.Next) -> None:
         poll_render.send_with_options(args=(step.job_id, step.attempt), delay=delay_ms)
 
 
-@dramatiq.actor(queue_name=RENDER_QUEUE, throws=(JobNotFound,), **RETRY)
+@dramatiq.actor(queue_name=RENDER_QUEUE, throws=(JobNotFound,),
+                on_retry_exhausted="start_gave_up", **RETRY)
 async def start_render(job_id: str, after_attempt: int = 0) -> None:
     schedule(await pipeline.start(runtime.current(), job_id, after_attempt))
+
+
+@dramatiq.actor(queue_name=RENDER_QUEUE, **RETRY)
+async def start_gave_up(message: dict, retries: dict) -> None:
+    """Dramatiq's Retries middleware spent a start message's retries: count it on the job
+    (``pipeline.start_gave_up``), so a job whose start always raises cannot loop forever."""
+    trace = (message.get("options") or {}).get("traceback") or ""
+    cause = trace.strip().splitlines()[-1] if trace.strip() else "unknown error"
+    await pipeline.start_gave_up(runtime.current(), message["args"][0], cause[:300])
 
 
 @dramatiq.actor(queue_name=RENDER_QUEUE, throws=(JobNotFound,), **RETRY)
