@@ -19,144 +19,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
-import signal
 import subprocess
 import time
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
+from core.render.binaries import binaries_env, find_ffmpeg, find_ffprobe
+from core.render.server_process import SERVER_SCRIPT, ServerProcess, stop_process
+from core.render.server_status import (
+    TERMINAL_STATES,
+    LocalRenderStatus,
+    RemotionNotInstalled,
+    RenderRequestRejected,
+    RenderServerError,
+    RenderState,
+    StillOutOfRange,
+    StillResult,
+)
+
+__all__ = [
+    "SERVER_SCRIPT", "TERMINAL_STATES", "LocalRenderServer", "LocalRenderStatus",
+    "RemotionNotInstalled", "RenderRequestRejected", "RenderServerError", "RenderState",
+    "StillOutOfRange", "StillResult", "binaries_env", "find_ffmpeg", "find_ffprobe",
+]
+
 log = logging.getLogger(__name__)
 
-RenderState = Literal["queued", "rendering", "done", "failed", "cancelled"]
-TERMINAL_STATES: frozenset[str] = frozenset({"done", "failed", "cancelled"})
 
-SERVER_SCRIPT = Path("server") / "render-server.mjs"
 # sun_path is 108 bytes on Linux, including the trailing NUL
 _MAX_SOCKET_PATH = 107
 
 
-class RenderServerError(RuntimeError):
-    """The local render server could not be reached, started or understood."""
-
-
-class RemotionNotInstalled(RenderServerError):
-    """remotion/node_modules is missing."""
-
-    def __init__(self, remotion_dir: Path) -> None:
-        self.remotion_dir = remotion_dir
-        super().__init__(
-            f"Remotion's node modules are not installed in {remotion_dir}/node_modules: "
-            f"run `npm ci --prefix {remotion_dir}` (from the repository root: "
-            "`npm ci --prefix remotion`)."
-        )
-
-
-class RenderRequestRejected(RenderServerError):
-    """The server refused a render request (HTTP 400): a bug in the caller, not retryable."""
-
-
-class StillOutOfRange(RenderServerError):
-    """A still was asked for a frame past the composition's last one."""
-
-
-@dataclass(frozen=True)
-class StillResult:
-    """A rendered JPEG still: where it is and the composition's size."""
-
-    output_path: Path
-    width: int
-    height: int
-    frame: int
-    duration_in_frames: int
-
-
-@dataclass(frozen=True)
-class LocalRenderStatus:
-    id: str
-    state: RenderState
-    progress: float
-    queue_position: int
-    frames_rendered: int
-    total_frames: int
-    eta_seconds: float | None
-    output_path: Path | None
-    error_message: str | None
-    retryable: bool
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    error_stack: str | None = None  # the failure's stack, for admins only
-
-    @property
-    def terminal(self) -> bool:
-        return self.state in TERMINAL_STATES
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LocalRenderStatus:
-        error = data.get("error") or None
-        output = data.get("outputPath")
-        eta = data.get("etaSeconds")
-        return cls(
-            id=str(data["id"]),
-            state=data["state"],
-            progress=float(data.get("progress") or 0.0),
-            queue_position=int(data.get("queuePosition") or 0),
-            frames_rendered=int(data.get("framesRendered") or 0),
-            total_frames=int(data.get("totalFrames") or 0),
-            eta_seconds=None if eta is None else float(eta),
-            output_path=Path(output) if output else None,
-            error_message=error.get("message") if error else None,
-            retryable=bool(error.get("retryable")) if error else False,
-            started_at=_parse_time(data.get("startedAt")),
-            finished_at=_parse_time(data.get("finishedAt")),
-            error_stack=(error.get("stack") or None) if error else None,
-        )
-
-
-def _compositor_dirs(remotion_dir: Path) -> list[Path]:
-    base = Path(remotion_dir) / "node_modules" / "@remotion"
-    return sorted(base.glob("compositor-*"))
-
-
-def find_ffprobe(remotion_dir: Path) -> Path:
-    """The ffprobe binary shipped with Remotion's compositor package."""
-    return _find_binary(remotion_dir, "ffprobe")
-
-
-def find_ffmpeg(remotion_dir: Path) -> Path:
-    """The ffmpeg binary shipped with Remotion's compositor package."""
-    return _find_binary(remotion_dir, "ffmpeg")
-
-
-def _find_binary(remotion_dir: Path, name: str) -> Path:
-    for directory in _compositor_dirs(remotion_dir):
-        candidate = directory / name
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    if not (Path(remotion_dir) / "node_modules").is_dir():
-        raise RemotionNotInstalled(Path(remotion_dir))
-    raise FileNotFoundError(
-        f"no {name} under {remotion_dir}/node_modules/@remotion/compositor-*/"
-    )
-
-
-def binaries_env(binary: Path) -> dict[str, str]:
-    """Environment to run a compositor binary (its shared libraries sit beside it)."""
-    env = dict(os.environ)
-    lib_dir = str(binary.parent)
-    env["LD_LIBRARY_PATH"] = (
-        f"{lib_dir}:{env['LD_LIBRARY_PATH']}" if env.get("LD_LIBRARY_PATH") else lib_dir
-    )
-    return env
-
-
-class LocalRenderServer:
+class LocalRenderServer(ServerProcess):
     """Starts (or joins) the local render server and submits renders to it.
 
     One object per event loop user; any number of objects, in any number of processes,
@@ -205,15 +103,6 @@ class LocalRenderServer:
             )
 
     # ------------------------------------------------------------------ public API
-
-    @property
-    def log_path(self) -> Path:
-        """Where the server's stdout/stderr go (appended; the server outlives us)."""
-        return self.cache_dir / "render-server.log"
-
-    @property
-    def started_here(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     async def health(self) -> dict[str, Any] | None:
         """The server's /health answer, or None when nothing answers on the socket."""
@@ -357,7 +246,7 @@ class LocalRenderServer:
             self._http_loop = None
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
-            await asyncio.to_thread(_stop_process, proc)
+            await asyncio.to_thread(stop_process, proc)
 
     # ------------------------------------------------------------------ internals
 
@@ -400,122 +289,6 @@ class LocalRenderServer:
             return await self._client().request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise RenderServerError(f"render server unreachable after restart: {exc}") from exc
-
-    async def _start_under_file_lock(self) -> None:
-        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        lock_path = self.socket_path.parent / f"{self.socket_path.name}.lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            deadline = time.monotonic() + self.start_timeout + 30.0
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    # another process is starting the server: it may be ready now
-                    if await self.health() is not None:
-                        return
-                    if time.monotonic() > deadline:
-                        raise RenderServerError(
-                            f"timed out waiting for the render server start lock {lock_path}"
-                        ) from None
-                    await asyncio.sleep(0.2)
-            try:
-                if await self.health() is not None:
-                    return  # someone else started it while we waited for the lock
-                await self._spawn_and_wait()
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-
-    async def _spawn_and_wait(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            # ours, but not answering: replace it
-            log.warning("render server pid %s is not answering; restarting it", self._proc.pid)
-            await asyncio.to_thread(_stop_process, self._proc)
-        self._proc = None
-        proc = await asyncio.to_thread(self._spawn)
-        self._proc = proc
-        deadline = time.monotonic() + self.start_timeout
-        while True:
-            if await self.health() is not None:
-                log.info("render server ready (pid %s)", proc.pid)
-                return
-            code = proc.poll()
-            if code is not None:
-                self._proc = None
-                raise RenderServerError(
-                    f"render server exited with code {code} while starting:\n{self._log_tail()}"
-                )
-            if time.monotonic() > deadline:
-                await asyncio.to_thread(_stop_process, proc)
-                self._proc = None
-                raise RenderServerError(
-                    f"render server not ready after {self.start_timeout}s:\n{self._log_tail()}"
-                )
-            await asyncio.sleep(0.25)
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        cmd = [
-            self.node,
-            str(self.remotion_dir / SERVER_SCRIPT),
-            "--socket", str(self.socket_path),
-            "--cache-dir", str(self.cache_dir),
-            "--max-parallel", str(self.max_parallel),
-            "--stall-timeout", str(self.stall_timeout),
-            "--idle-exit", str(self.idle_exit or 0),
-            "--parent-pid", str(os.getpid()),
-        ]
-        if self.entry_point is not None:
-            cmd += ["--entry-point", str(self.entry_point)]
-        env = dict(os.environ)
-        env["RENDERBOT_CHROMIUM"] = self.chromium
-        log.info("starting render server: %s", " ".join(cmd))
-        with open(self.log_path, "ab") as log_file:
-            log_file.write(f"\n--- starting render server at {time.ctime()}\n".encode())
-            log_file.flush()
-            try:
-                return subprocess.Popen(
-                    cmd,
-                    cwd=self.remotion_dir,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=log_file,
-                    # own session: survives a kill -9 of the worker that started it
-                    start_new_session=True,
-                )
-            except FileNotFoundError as exc:
-                raise RenderServerError(f"cannot run {self.node!r}: install Node.js 20+") from exc
-
-    def _log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    """SIGTERM the server (it closes Chromium itself), SIGKILL its process group if it hangs.
-    The group is the session we created for it, so this only touches what we started."""
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
 
 def _absolute(path: Path | str) -> str:
     return os.path.abspath(os.fspath(path))
