@@ -326,6 +326,10 @@ class RedisSharedState(SharedState):
             self._clients[loop] = found
         return found
 
+    def redis(self):
+        """This loop's Redis client (for values kept beside the budgets)."""
+        return self._scripts()["block"].registered_client
+
     async def _run(self, name: str, keys: list[str], args: list, default):
         try:
             return await self._scripts()[name](keys=keys, args=args)

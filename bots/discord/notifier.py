@@ -1,8 +1,11 @@
 """The Discord notifier adapter: job changes → edits of the job's status message.
 
 It runs wherever the worker runs (installed by ``jobs.worker.RenderWorker.start`` when a
-Discord token is set), edits through the REST API with the bot token, and so keeps
-working when the bot process restarts and after the 15-minute interaction token expires.
+Discord token is set). While the token of the interaction that posted the message lives
+(:mod:`bots.discord.interaction_tokens`, shared through Redis) it edits through that
+interaction's webhook, outside the bot's global rate limit; then through the REST API
+with the bot token, so it keeps working when the bot process restarts and after the
+15-minute interaction token expires.
 The bot posts the status message and stores its id in ``job.origin``; until then there is
 nothing to edit and changes are skipped (the bot catches up right after posting).
 """
@@ -13,7 +16,7 @@ import asyncio
 import logging
 
 from bots import catch_up, progress, shared_state
-from bots.discord import batch_messages, delivery, messages
+from bots.discord import batch_messages, delivery, interaction_tokens, messages
 from bots.discord.endpoints import api_base
 from bots.discord.sender import StatusSender
 from core.notify import JobChange
@@ -76,9 +79,10 @@ class DiscordNotifier:
         if ping is not None:
             def then(ping=ping, channel_id=channel_id, job=job):
                 self._ping(job, channel_id, ping)
+        via = await interaction_tokens.lookup(self.sender.shared, message_id)
         self.sender.edit(
             channel_id, message_id, messages.status_payload(job), rank=rank(job),
-            terminal=job.is_final, then=then,
+            terminal=job.is_final, then=then, via=via,
         )
 
     def _ping(self, job: JobRead, channel_id: str, ping: dict) -> None:

@@ -121,7 +121,8 @@ async def confirm(bot, interaction: discord.Interaction, parsed: Parsed, *,
         return
     log.info("discord user %s submitted %sjob %s", user.user_id, "draft " if draft else "",
              job.id, extra={"job_id": job.id})
-    posted = await bot.post_status(job, channel_id=interaction.channel_id, user_id=user.user_id)
+    posted = await bot.post_status(job, channel_id=interaction.channel_id, user_id=user.user_id,
+                                   interaction=interaction)
     where = None
     if posted is not None:
         channel_id, message_id, in_dm = posted

@@ -1,6 +1,13 @@
-"""Paced status-message edits over Discord's REST API with the bot token.
+"""Paced status-message edits over Discord's REST API.
 
-Why not the interaction webhook: its token dies after 15 minutes; renders can take longer.
+Which route: while the interaction token the message was posted with lives (15 minutes,
+:mod:`bots.discord.interaction_tokens`), an edit goes through the interaction webhook
+(``PATCH /webhooks/{app}/{token}/messages/{id}``): "Interaction endpoints are not bound to
+the bot's Global Rate Limit" (Discord's rate-limit docs), so 100 live jobs are not paced
+by 50 requests a second shared by all of them; only the route's own bucket (learnt from
+its headers) and the per-message interval hold. After the token's end, or when Discord
+refuses it (401 / 404), the edit goes through the bot token's channel route
+(``PATCH /channels/{c}/messages/{id}``), within the global budget.
 Why not discord.py's HTTP client: it would queue every edit in order, behind the route's
 bucket; we want the opposite — one pending edit per message, always the newest state.
 
@@ -10,9 +17,12 @@ bucket; we want the opposite — one pending edit per message, always the newest
 * **Per-message throttle**: at most one edit every ``edit_interval`` seconds per message
   (terminal states skip the wait).
 * **Rate limits**: per-route buckets learnt from ``X-RateLimit-*`` headers (requests are
-  only sent while the bucket has room), a global token bucket under Discord's 50 req/s,
-  and on a 429 the ``retry_after`` is honoured for the bucket (or globally) and the edit is
-  retried with the newest state.
+  only sent while the bucket has room), a global token bucket under Discord's 50 req/s
+  for the bot token's routes, and on a 429 the ``retry_after`` is honoured for the bucket
+  (or globally) and the edit is retried with the newest state. A 429 on a webhook route
+  blocks that route; one with ``global: true`` there blocks every route, the webhooks'
+  included (the conservative reading); a bot-token global 429 leaves the interaction
+  webhooks alone (they are not bound to that limit).
 * **Terminal states are never dropped**: retried with backoff on errors and 429s (bounded
   by ``terminal_attempts``); progress edits give up sooner — the next state follows anyway.
 * Permanent errors (401 bad token, 403, 404 deleted message) drop the slot.
@@ -28,6 +38,7 @@ adds Discord's REST call and its rate limits.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -37,6 +48,7 @@ from typing import Any, NamedTuple
 
 import aiohttp
 
+from bots.discord import interaction_tokens
 from bots.pacing import (
     OK,
     Outcome,
@@ -48,6 +60,7 @@ from bots.pacing import (
     error,
     limited,
     permanent,
+    wait,
 )
 
 __all__ = ["PERMANENT", "StatusSender", "Stats"]
@@ -64,6 +77,42 @@ class _Route(NamedTuple):
     template: str  # "PATCH /channels/{channel_id}/messages/{message_id}", as discord.py keys it
     major: str  # the channel id: Discord's buckets are per major parameter
     files: tuple = ()  # (filename, bytes, content type): sent as multipart/form-data
+    webhook: bool = False  # an interaction webhook: no bot token, not in the global budget
+    shown: str = ""  # the path for logs (a webhook's token left out)
+
+    @property
+    def logged(self) -> str:
+        return self.shown or self.path
+
+
+@dataclass
+class _Edit:
+    """Where an edit of one status message goes: the interaction webhook while its token
+    is usable, else the bot token's channel route. ``chosen``: the route of the call
+    being admitted or in flight."""
+
+    channel: _Route
+    webhook: _Route | None = None
+    until: float = 0.0  # wall clock: the webhook's token is not used from then on
+    chosen: _Route | None = None
+
+    def route(self) -> _Route:
+        if self.webhook is not None and time.time() < self.until:
+            return self.webhook
+        return self.channel
+
+
+def _chosen(target: Any) -> _Route:
+    return (target.chosen or target.route()) if isinstance(target, _Edit) else target
+
+
+def _webhook_route(app_id: str, token: str, message_id: str) -> _Route:
+    digest = hashlib.sha256(token.encode()).hexdigest()[:16]  # keys and logs: never the token
+    return _Route("PATCH", f"/webhooks/{app_id}/{token}/messages/{message_id}",
+                  f"PATCH /webhooks:{app_id}+{digest}",
+                  "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
+                  f"{app_id}+{digest}", webhook=True,
+                  shown=f"/webhooks/{app_id}/<token {digest[:6]}>/messages/{message_id}")
 
 
 @dataclass
@@ -109,6 +158,7 @@ class StatusSender(PacedSender):
         self._burst = self._global.capacity  # the shared budget allows the same burst
         self._buckets: dict[str, _Bucket] = {}
         self._fallbacks: dict[tuple, Callable[[], None]] = {}
+        self._webhooks_blocked_until = 0.0  # a global 429 on an interaction webhook
         self.upload_timeout = 2 * self.timeout  # under the message lease (2 × timeout + 10)
 
     @property
@@ -119,15 +169,22 @@ class StatusSender(PacedSender):
 
     def edit(
         self, channel_id: Any, message_id: Any, payload: dict[str, Any], *, rank: tuple,
-        terminal: bool, then: Callable[[], None] | None = None,
+        terminal: bool, then: Callable[[], None] | None = None, via=None,
     ) -> bool:
         """Make the message show ``payload`` soon; False when an equal or newer state is
-        already there or on its way (or the message's final state was delivered)."""
+        already there or on its way (or the message's final state was delivered).
+        ``via``: the :class:`~bots.discord.interaction_tokens.Webhook` the message was
+        posted with, while its token is usable (then the edit goes through it)."""
         route = _Route("PATCH", f"/channels/{channel_id}/messages/{message_id}",
                        f"PATCH /channels/{channel_id}/messages",
                        "PATCH /channels/{channel_id}/messages/{message_id}", str(channel_id))
-        return self._put(("edit", str(channel_id), str(message_id)), route, payload,
-                         rank=rank, terminal=terminal, then=then)
+        key = ("edit", str(channel_id), str(message_id))
+        webhook = None if via is None else _webhook_route(via.app_id, via.token, str(message_id))
+        slot = self._slots.get(key)
+        if slot is not None and webhook is not None and isinstance(slot.target, _Edit):
+            slot.target.webhook, slot.target.until = webhook, via.until
+        target = _Edit(route, webhook, via.until if via is not None else 0.0)
+        return self._put(key, target, payload, rank=rank, terminal=terminal, then=then)
 
     def post(self, channel_id: Any, payload: dict[str, Any], *, tag: str) -> bool:
         """Post a message once per ``tag`` (e.g. the completion ping)."""
@@ -158,30 +215,45 @@ class StatusSender(PacedSender):
     # --- PacedSender hooks ---------------------------------------------------------------
 
     def _describe(self, slot: Slot) -> str:
-        return f"discord {slot.target.method} {slot.target.path}"
+        route = _chosen(slot.target)
+        return f"discord {route.method} {route.logged}"
 
     def _session_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bot {self.token}",
-                "User-Agent": "DiscordBot (renderbot, 0.1)"}
+        return {"User-Agent": "DiscordBot (renderbot, 0.1)"}  # the bot token: per request
 
     def _admit(self, slot: Slot, now: float) -> Wait | None:
-        bucket = self._bucket(slot.target.bucket)
+        route = slot.target.route() if isinstance(slot.target, _Edit) else slot.target
+        bucket = self._bucket(route.bucket)
         if not bucket.has_room(now):
             return Wait(bucket.next_room(now) if bucket.in_flight == 0 else None)
-        at = self._global.ready_at(now)
-        if at > now or not self._global.take(now):
-            return Wait(max(at, now + 0.001), stop=True)  # the global limit: nobody goes
+        if route.webhook:
+            if self._webhooks_blocked_until > now:
+                return Wait(self._webhooks_blocked_until)
+        else:
+            at = self._global.ready_at(now)
+            if at > now or not self._global.take(now):
+                # the global limit: no bot-token call goes (the webhooks' edits still may)
+                return Wait(max(at, now + 0.001))
+        if isinstance(slot.target, _Edit):
+            slot.target.chosen = route
         bucket.in_flight += 1
         return None
 
     def _released(self, slot: Slot) -> None:
-        self._bucket(slot.target.bucket).in_flight -= 1
+        self._bucket(_chosen(slot.target).bucket).in_flight -= 1
+        if isinstance(slot.target, _Edit):
+            slot.target.chosen = None
 
     async def _shared_admit(self, slot: Slot) -> float:
         shared = self.shared
         if shared is None:
             return 0.0
-        route: _Route = slot.target
+        route = _chosen(slot.target)
+        if route.webhook:  # its own bucket, not the bot's global budget
+            seconds = await shared.blocked_for("webhooks")
+            if seconds == 0:
+                seconds = await shared.take(route.template, route.major)
+            return seconds
         seconds = await shared.blocked_for("global")
         if seconds == 0:
             seconds = await shared.take(route.template, route.major)
@@ -192,19 +264,21 @@ class StatusSender(PacedSender):
             burst = self._burst / self.global_rate
             seconds = await shared.pace("global", self.global_rate,
                                         burst if slot.terminal else burst / 2)
-        if seconds > 0:
-            self._pause(seconds)  # the token's global limit: nobody goes
+        if seconds > 0:  # the token's global limit: no bot-token call goes
+            self._global.blocked_until = max(self._global.blocked_until,
+                                             time.monotonic() + seconds)
         return seconds
 
     async def _call(self, slot: Slot) -> Outcome:
-        route: _Route = slot.target
+        route = _chosen(slot.target)
         bucket = self._bucket(route.bucket)
         status, data, headers = 0, None, {}
         try:
             status, data, headers = await self._request(route.method, route.path, slot.payload,
-                                                        route.files)
+                                                        route.files, bot=not route.webhook)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            log.warning("discord %s %s failed: %s", route.method, route.path, exc)
+            detail = str(exc).replace(route.path, route.logged)
+            log.warning("discord %s %s failed: %s", route.method, route.logged, detail)
         now = time.monotonic()
         if status != 429:  # a 429's own headers may describe another (sub-)limit
             self._learn(bucket, headers, now)
@@ -215,6 +289,8 @@ class StatusSender(PacedSender):
             outcome = self._rate_limited(route, bucket, data, headers, now)
             await self._block_shared(route, data, headers, outcome.retry_after)
             return outcome
+        if route.webhook and status in (401, 404):
+            return await self._token_refused(slot, status)
         if status in PERMANENT or route.files:  # an upload is tried once, then the fallback
             return permanent(f"{status or 'no response'} {str(data)[:200]}")
         return error(f"status {status or 'no response'}")
@@ -236,6 +312,16 @@ class StatusSender(PacedSender):
             except Exception:  # noqa: BLE001 - a fallback must not break the sender
                 log.exception("the fallback of %s failed", self._describe(slot))
 
+    async def _token_refused(self, slot: Slot, status: int) -> Outcome:
+        """The interaction's token expired (401 50027) or the webhook lost the message
+        (404): the same state goes again at once, through the bot token's channel route."""
+        target: _Edit = slot.target
+        log.info("discord: the interaction token of message %s was refused (%s); editing "
+                 "with the bot token", slot.key[-1], status)
+        target.webhook, target.until = None, 0.0
+        await interaction_tokens.forget(self.shared, str(slot.key[-1]))  # every process
+        return wait(0.0)
+
     # --- Discord's rate limits -----------------------------------------------------------
 
     def _bucket(self, name: str) -> _Bucket:
@@ -249,10 +335,13 @@ class StatusSender(PacedSender):
         retry_after = _retry_after(data, headers)
         if _is_global(data, headers):
             self._global.blocked_until = max(self._global.blocked_until, now + retry_after)
+            if route.webhook:
+                self._webhooks_blocked_until = max(self._webhooks_blocked_until,
+                                                   now + retry_after)
         else:
             bucket.remaining = 0
             bucket.reset_at = now + retry_after
-        log.info("discord 429 on %s %s (%s); retrying in %.2f s", route.method, route.path,
+        log.info("discord 429 on %s %s (%s); retrying in %.2f s", route.method, route.logged,
                  headers.get("X-RateLimit-Scope", "?"), retry_after)
         return limited(retry_after)
 
@@ -276,6 +365,8 @@ class StatusSender(PacedSender):
             return
         if _is_global(data, headers):
             await self.shared.block("global", seconds)
+            if route.webhook:
+                await self.shared.block("webhooks", seconds)
         else:
             await self.shared.block_route(route.template, route.major,
                                           headers.get("X-RateLimit-Bucket"), seconds)
@@ -301,7 +392,8 @@ class StatusSender(PacedSender):
             bucket.remaining = remaining_i
         bucket.reset_at = max(bucket.reset_at, new_reset) if remaining_i == 0 else new_reset
 
-    async def _request(self, method: str, path: str, payload: dict[str, Any], files=()):
+    async def _request(self, method: str, path: str, payload: dict[str, Any], files=(), *,
+                       bot: bool = True):
         kw: dict[str, Any] = {"json": payload}
         if files:  # Discord's multipart form: payload_json + files[n]
             form = aiohttp.FormData()
@@ -309,6 +401,8 @@ class StatusSender(PacedSender):
             for i, (name, data, content_type) in enumerate(files):
                 form.add_field(f"files[{i}]", data, filename=name, content_type=content_type)
             kw = {"data": form, "timeout": aiohttp.ClientTimeout(total=self.upload_timeout)}
+        if bot:  # an interaction webhook's token is in its path; it takes no bot token
+            kw["headers"] = {"Authorization": f"Bot {self.token}"}
         async with self._http().request(method, self.api_base + path, **kw) as resp:
             text = await resp.text()
             data: Any = text

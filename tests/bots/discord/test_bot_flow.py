@@ -334,11 +334,11 @@ async def test_a_429_on_the_status_post_is_waited_out_by_discord_py(
     await discord_account(db, credits_=10)
     await harness.start_bot()
     quote = await harness.quote(user)
-    fake_discord.inject_429("POST", rf"/channels/{CHANNEL}/messages", retry_after=1.0,
-                            agent="discord.py")
+    followup = r"/webhooks/\d+/[^/]+"  # the status message is the Confirm's follow-up
+    fake_discord.inject_429("POST", followup, retry_after=1.0)  # discord.py's webhook call
     await harness.confirm(quote, user)
     status = await harness.status_message()
-    posts = fake_discord.calls_to("POST", rf"/channels/{CHANNEL}/messages")
+    posts = fake_discord.calls_to("POST", followup)
     assert [c.status for c in posts] == [429, 200]
     assert posts[1].at - posts[0].at >= 1.0
     assert status["channel_id"] == CHANNEL
@@ -350,6 +350,7 @@ async def test_a_429_without_via_is_not_waited_on_and_the_status_goes_to_a_dm(
     account, _ = await discord_account(db, credits_=10)
     await harness.start_bot()
     quote = await harness.quote(user)
+    fake_discord.inject_429("POST", r"/webhooks/\d+/[^/]+", retry_after=30, via=False)
     fake_discord.inject_429("POST", rf"/channels/{CHANNEL}/messages", retry_after=30,
                             via=False, agent="discord.py")
     started = asyncio.get_running_loop().time()

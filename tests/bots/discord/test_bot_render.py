@@ -15,7 +15,7 @@ from tests.bots.discord.test_bot_flow import discord_account
 from tests.fixtures.fake_discord import find_component, wait_until
 from tests.pipeline.test_local_pipeline import probe, video_stream
 
-EDIT = r"/channels/\d+/messages/\d+"
+EDIT = r"/webhooks/\d+/[^/]+/messages/\d+"  # the Confirm's follow-up, with its token
 
 
 def job_id_of(message: dict) -> str:
@@ -55,8 +55,11 @@ async def test_render_from_slash_command_to_a_video_link(
     assert percents == sorted(percents) and percents[-1] == 100
     assert any(0 < p < 100 for p in percents), percents
     assert re.search(r"`[█░]{20}` \d+%", rendering[-1])
-    edits = fake_discord.calls_to("PATCH", rf"/channels/{CHANNEL}/messages/{status['id']}")
-    assert edits and all(c.auth == f"Bot {fake_discord.token}" for c in edits)
+    # through the interaction's webhook (its token in the path, no bot token), not the
+    # bot token's channel route (bound to the global rate limit)
+    edits = fake_discord.calls_to("PATCH", rf"/webhooks/\d+/[^/]+/messages/{status['id']}")
+    assert edits and all(c.auth is None for c in edits)
+    assert not fake_discord.calls_to("PATCH", rf"/channels/{CHANNEL}/messages/{status['id']}")
 
     # completion: a link button to the video, and a mention in a reply that pings
     async with db.transaction() as s:
@@ -107,8 +110,12 @@ async def test_progress_continues_when_the_interaction_token_expires_and_the_bot
     assert len(fake_discord.history[status["id"]]) > before
     assert final["components"][0]["components"][0]["style"] == 5
     after = [c for c in fake_discord.calls if c.at > expired_at]
-    assert after and all(c.path.startswith("/channels/") for c in after), after
-    assert all(c.auth == f"Bot {fake_discord.token}" for c in after)
+    # the expired token is refused once (401), forgotten, then the bot token's route
+    refused = [c for c in after if c.path.startswith("/webhooks/")]
+    assert len(refused) <= 1 and all(c.status == 401 for c in refused), refused
+    rest = [c for c in after if c not in refused]
+    assert rest and all(c.path.startswith("/channels/") for c in rest), rest
+    assert all(c.auth == f"Bot {fake_discord.token}" for c in rest)
 
 
 async def test_429_on_the_status_edit_is_waited_out_and_the_final_edit_arrives(
@@ -127,7 +134,7 @@ async def test_429_on_the_status_edit_is_waited_out_and_the_final_edit_arrives(
     assert final["components"][0]["components"][0]["style"] == 5
     assert fake_discord.injected_429s == 2
     patches = [c for c in fake_discord.calls_to(
-        "PATCH", rf"/channels/{CHANNEL}/messages/{status['id']}") if "renderbot" in c.agent]
+        "PATCH", rf"/webhooks/\d+/[^/]+/messages/{status['id']}") if "renderbot" in c.agent]
     limited = [i for i, c in enumerate(patches) if c.status == 429]
     assert len(limited) == 2
     for i in limited:  # every retry waited for retry_after

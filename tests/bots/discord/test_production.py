@@ -77,6 +77,7 @@ async def test_the_worker_process_edits_the_status_message_the_bot_posted(
         job = await renders.get(session=s, account_id=account, job_id=job_id_of(status))
     assert job.status == "completed", (tmp_path / "worker.log").read_text()[-2000:]
     assert final["components"][0]["components"][0]["url"] == job.result_url
-    edits = fake_discord.calls_to("PATCH", rf"/channels/\d+/messages/{status['id']}")
+    # through the interaction's webhook: the bot kept its token in Redis for the worker
+    edits = fake_discord.calls_to("PATCH", rf"/webhooks/\d+/[^/]+/messages/{status['id']}")
     assert any("renderbot" in c.agent and c.status == 200 for c in edits)
     assert worker.poll() is None
