@@ -70,6 +70,7 @@ HEAVY_MODULES = {
     "tests/pipeline/test_production_topology.py",
     "tests/bots/discord/test_production.py",
     "tests/bots/discord/test_two_workers.py",
+    "tests/bots/discord/test_two_workers_webhook.py",
     "tests/jobs/test_fair_order.py",
     "tests/previews/test_previews_topology.py",
 }
