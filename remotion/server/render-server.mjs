@@ -20,6 +20,10 @@
 // so Chromium's own Unix sockets stay below the 107-byte sun_path limit whatever the
 // cache dir's (checkout's, var dir's) path. The cache dir only holds bundles.
 // Prints one JSON line {"ready":true,...} on stdout once listening; logs go to stderr.
+//
+// This file: arguments, HTTP and main. Beside it: render-queue.mjs (the FIFO and each
+// render), requests.mjs (what POST /renders accepts), stills.mjs, bundles.mjs (the bundle
+// cache), browser.mjs, versions.mjs, leftovers.mjs (a killed server's browsers), errors.mjs.
 
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
