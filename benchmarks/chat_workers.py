@@ -132,6 +132,7 @@ class Pool:
     def __init__(self, args, platform: str, env: dict[str, str], shown: str, on_report) -> None:
         self.redis = None
         self.workers = None
+        self.url: str | None = None  # the workers' Redis
         if args.workers > 1:
             url = args.redis
             if url is None:
@@ -140,6 +141,7 @@ class Pool:
                 self.redis = PrivateRedis(Path(tempfile.mkdtemp(prefix="chat-bench-")))
                 self.redis.start()
                 url = self.redis.url
+            self.url = url
             env = {"RENDERBOT_BROKER_URL": url,
                    "RENDERBOT_SECRET_KEY": "benchmark-secret-0123456789", **env}
             self.workers = WorkerPool(platform, args.workers, env, shown=shown,

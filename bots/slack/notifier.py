@@ -73,9 +73,12 @@ class SlackNotifier:
         # by the job's state: a catch-up of an ended job pings too (once per job)
         ping = blocks.ping_text(job) if job.status in ("completed", "failed") else None
         if ping is not None:
-            # at once, not after the update: chat.postMessage has its own limit (per
-            # channel), so the mention and the link don't wait for chat.update's budget
-            message = {"text": ping, "thread_ts": ts}
+            # at once, not after the update: chat.postMessage has its own limit (about one
+            # a second per channel), so the mention and the link don't wait for
+            # chat.update's budget (Tier 3, per workspace); broadcast ("also send to the
+            # channel"), so the channel sees the final state even while the status message
+            # waits for that budget
+            message = {"text": ping, "thread_ts": ts, "reply_broadcast": True}
             if job.status == "completed" and self.load_video is not None and self.inline_cap:
                 # the video itself in the thread (it plays in Slack), the ping as its
                 # comment; too large or a failed upload: the same ping with the link

@@ -11,7 +11,10 @@ job there. So:
   message (final states skip the wait).
 * **Per-workspace budget**: a token bucket per team for ``chat.update`` (and per channel
   for ``chat.postMessage``); when it is short, final states go first, then the message
-  that has waited longest, so every job's message moves.
+  that has waited longest, so every job's message moves. Across processes too: a final
+  state refused by the shared budget marks the workspace "finals waiting" (for
+  ``FINALS_HOLD`` seconds past its turn) and no process spends that budget on progress
+  meanwhile.
 * **429**: the method's bucket for that team is blocked for ``Retry-After`` seconds and
   the newest state is sent after it.
 * **Final states are never dropped** for rate limits; on other errors they are retried
@@ -74,6 +77,7 @@ PERMANENT = {
 
 USER_AGENT = "renderbot-status-sender"
 UPLOAD_TIMEOUT = 300  # seconds per HTTP call of an upload: 50 MB at ~1.5 MB/s
+FINALS_HOLD = 1.0  # seconds progress keeps yielding after a waiting final's turn
 TokenFor = Callable[[str], Awaitable[str | None]]
 
 
@@ -203,7 +207,15 @@ class SlackSender(PacedSender):
         seconds = await shared.blocked_for(budget)
         if seconds > 0:
             return seconds
-        return await shared.hit(self._shared_items[slot.target.method], budget)
+        updates = slot.target.method == "chat.update"
+        if updates and not slot.terminal:  # a final waits somewhere: it goes first
+            seconds = await shared.blocked_for(f"{budget}/finals-waiting")
+            if seconds > 0:
+                return seconds
+        seconds = await shared.hit(self._shared_items[slot.target.method], budget)
+        if seconds > 0 and updates and slot.terminal:
+            await shared.block(f"{budget}/finals-waiting", seconds + FINALS_HOLD)
+        return seconds
 
     async def _call(self, slot: Slot) -> Outcome:
         call: _Call = slot.target
