@@ -113,13 +113,17 @@ def checked(spec: DestinationSpec) -> DestinationSpec:
     )
 
 
-def _s3(spec_or_row, secret: str, *, timeout: float | None = None, max_attempts: int = 3):
+def _s3(settings: Settings, spec_or_row, secret: str, *, timeout: float | None = None,
+        max_attempts: int = 3):
+    """A creator's endpoint: every connection obeys the network policy, pinned to the
+    address it checked (no second DNS lookup between the check and the connection)."""
     from core.storage.s3 import S3Storage  # boto3 only where a destination is used
 
     return S3Storage(
         bucket=spec_or_row.bucket, endpoint_url=spec_or_row.endpoint,
         region=spec_or_row.region, access_key_id=spec_or_row.access_key_id,
         secret_access_key=secret, timeout=timeout, max_attempts=max_attempts,
+        policy=network.policy(settings),
     )
 
 
@@ -135,7 +139,7 @@ async def verify(settings: Settings, spec: DestinationSpec) -> DestinationSpec:
             f"the endpoint is refused by the network policy ({str(exc).removeprefix('endpoint: ')})",
             field="endpoint",
         ) from None
-    storage = _s3(spec, spec.secret_access_key, timeout=settings.storage.verify_timeout,
+    storage = _s3(settings, spec, spec.secret_access_key, timeout=settings.storage.verify_timeout,
                   max_attempts=1)
     try:
         await probe(storage, prefix=spec.prefix)
@@ -237,7 +241,7 @@ def storage_for(settings: Settings, row: StorageDestination):
         found = _cache.get(cache_key)
     if found is not None:
         return found
-    storage = _s3(row, box_for(settings).decrypt(row.secret_ciphertext))
+    storage = _s3(settings, row, box_for(settings).decrypt(row.secret_ciphertext))
     with _lock:
         if len(_cache) >= _CACHE_SIZE:
             _cache.pop(next(iter(_cache)))

@@ -78,7 +78,10 @@ class S3Storage:
         multipart_chunksize: int = 8 * MiB,
         max_attempts: int = 3,
         timeout: float | None = None,
+        policy: Any = None,
     ) -> None:
+        """``policy`` (a ``core.network.Policy``): connect only to addresses it allows,
+        pinned to the one checked (``core/storage/pinned.py``); for creators' endpoints."""
         if not bucket:
             raise ValueError("S3Storage needs a bucket name")
         self.bucket = bucket
@@ -112,6 +115,10 @@ class S3Storage:
         self._client = session.client(
             "s3", endpoint_url=self.endpoint_url, config=Config(**config_kwargs)
         )
+        if policy is not None:
+            from core.storage.pinned import pin
+
+            pin(self._client, policy)
         self._transfer_config = TransferConfig(
             multipart_threshold=multipart_threshold,
             multipart_chunksize=multipart_chunksize,
