@@ -9,7 +9,10 @@ on SQLite too.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -23,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.util import await_only
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -76,6 +80,8 @@ def create_engine(url: str, *, reader: bool = False, **kwargs) -> AsyncEngine:
             kwargs.setdefault("pool_timeout", 60)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _use_immediate_transactions(engine, immediate=not reader)
+        if not reader and ":memory:" not in url:
+            _gate_writers(engine, writer_gate(url))
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
@@ -105,6 +111,102 @@ def _use_immediate_transactions(engine: AsyncEngine, *, immediate: bool = True) 
     def _on_begin(conn):
         # a reader's is deferred: WAL lets it run beside the writer
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class WriterGate:
+    """A first-come-first-served lock that coroutines of ANY event loop of this process
+    can wait on without blocking their loop (release hands it to the next waiter).
+
+    ``renderbot serve`` has two engines on one SQLite file: the API's (uvicorn's loop)
+    and the in-process worker's (Dramatiq's loop). Each engine's writers already queue
+    for its one connection; across the two, the second writer used to wait in SQLite's
+    busy handler, which sleeps 1, 2, 5, ... up to 100 ms between looks while the lock
+    sits free. Holding this gate while a writer connection is checked out makes the
+    engines take turns instead, handed over at once."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: deque[asyncio.Future] = deque()
+
+    async def acquire(self, within: float) -> bool:
+        """True once held; False after ``within`` seconds (the caller goes on ungated,
+        and SQLite's own lock and busy timeout decide, as without the gate)."""
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), within)
+            return True
+        except TimeoutError:
+            with self._mutex:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                    return False
+            await waiter  # handed over just now (_hand_over runs on this loop)
+            return True
+        except asyncio.CancelledError:
+            with self._mutex:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                    raise
+            # handed over: pass it on (_hand_over, on this same loop, sees it cancelled)
+            if waiter.done():
+                self.release()
+            else:
+                waiter.cancel()
+            raise
+
+    def release(self) -> None:
+        with self._mutex:
+            if not self._waiters:
+                self._held = False
+                return
+            waiter = self._waiters.popleft()  # still held: now on behalf of ``waiter``
+        try:
+            waiter.get_loop().call_soon_threadsafe(self._hand_over, waiter)
+        except RuntimeError:  # that loop is closed: its waiter is gone
+            self.release()
+
+    def _hand_over(self, waiter: asyncio.Future) -> None:
+        if waiter.done():  # cancelled meanwhile
+            self.release()
+        else:
+            waiter.set_result(None)
+
+
+GATE_TIMEOUT = 30.0  # seconds, as SQLite's busy timeout (connect_args)
+_gates: dict[str, WriterGate] = {}
+_gates_lock = threading.Lock()
+
+
+def writer_gate(url: str) -> WriterGate:
+    """The process's gate for the SQLite file of ``url``."""
+    path = str(Path(url.split("///", 1)[-1].split("?", 1)[0]).resolve())
+    with _gates_lock:
+        return _gates.setdefault(path, WriterGate())
+
+
+def _gate_writers(engine: AsyncEngine, gate: WriterGate) -> None:
+    pool_events = engine.sync_engine.pool
+
+    @event.listens_for(pool_events, "checkout")
+    def _take(_dbapi_connection, record, _proxy):
+        # runs inside SQLAlchemy's greenlet, on the engine's event loop
+        if await_only(gate.acquire(GATE_TIMEOUT)):
+            record.info["gated"] = True
+        else:
+            logging.getLogger("renderbot.db").warning(
+                "a SQLite writer waited %s s for this process's other writer; going on "
+                "without the gate", GATE_TIMEOUT)
+
+    @event.listens_for(pool_events, "checkin")
+    def _give(_dbapi_connection, record):
+        if record is not None and record.info.pop("gated", False):
+            gate.release()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import case, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import Account, RenderJob
@@ -118,8 +118,12 @@ async def admit(
 
 
 def _older(job: RenderJob):
-    return (RenderJob.created_at < job.created_at) | (
-        (RenderJob.created_at == job.created_at) & (RenderJob.id < job.id))
+    return _older_than(job.created_at, job.id)
+
+
+def _older_than(created_at: datetime, job_id: str):
+    return (RenderJob.created_at < created_at) | (
+        (RenderJob.created_at == created_at) & (RenderJob.id < job_id))
 
 
 async def _count(session: AsyncSession, *where) -> int:
@@ -132,30 +136,60 @@ async def queue_position(session: AsyncSession, job: RenderJob) -> int:
     work, oldest first within an account. The k-th queued job of its account (k from 0)
     starts after the account's k older jobs and, of every other account, its first k
     queued jobs plus its (k+1)-th when that one is older."""
-    mine = await _count(session, RenderJob.status == "queued",
-                        RenderJob.account_id == job.account_id, _older(job))
-    others = (await session.execute(
-        select(RenderJob.account_id, func.count(), func.min(RenderJob.created_at))
-        .where(RenderJob.status == "queued", RenderJob.account_id != job.account_id)
-        .group_by(RenderJob.account_id)
-    )).all()
+    return await position_of(session, account_id=job.account_id, created_at=job.created_at,
+                             job_id=job.id)
+
+
+def queued_per_account(created_at, job_id):
+    """The statement behind :func:`position_of`: per account with queued jobs, how many,
+    the oldest, and how many are older than the job (``created_at``, ``job_id``)."""
+    older = func.sum(case((_older_than(created_at, job_id), literal_column("1")),
+                          else_=literal_column("0")))
+    return (select(RenderJob.account_id, func.count(), func.min(RenderJob.created_at), older)
+            .where(RenderJob.status == "queued")
+            .group_by(RenderJob.account_id))
+
+
+async def position_of(
+    session: AsyncSession, *, account_id: str, created_at: datetime, job_id: str
+) -> int:
+    """:func:`queue_position` of a queued job given by its account, creation time and id
+    (one statement, :func:`queued_per_account`)."""
+    rows = (await session.execute(queued_per_account(created_at, job_id))).all()
+    return position_from(rows, account_id=account_id, created_at=created_at)
+
+
+def position_from(rows, *, account_id: str, created_at: datetime) -> int:
+    """:func:`position_of` from the rows of :func:`queued_per_account`."""
+    mine = next((int(n or 0) for account, _q, _o, n in rows if account == account_id), 0)
     ahead = mine
-    for _account, queued, oldest in others:
+    for account, queued, oldest, _n in rows:
+        if account == account_id:
+            continue
         ahead += min(queued, mine)
-        if queued > mine and oldest is not None and _aware(oldest) < _aware(job.created_at):
+        if queued > mine and oldest is not None and _aware(oldest) < _aware(created_at):
             ahead += 1
     return ahead + 1
 
 
-async def eta_seconds(session: AsyncSession, job: RenderJob, position: int) -> float | None:
+def recent_render_times():
+    """The statement behind :func:`eta_seconds`: start and end of the latest renders."""
+    return (select(RenderJob.started_at, RenderJob.finished_at)
+            .where(RenderJob.status == "completed", RenderJob.started_at.is_not(None),
+                   RenderJob.finished_at.is_not(None))
+            .order_by(RenderJob.finished_at.desc()).limit(_ETA_SAMPLE))
+
+
+async def eta_seconds(
+    session: AsyncSession, job: RenderJob | None, position: int
+) -> float | None:
     """An estimate: the position times the average render time of recent jobs, plus the
     account's own running renders when the account is at its limit; None without history."""
-    rows = (await session.execute(
-        select(RenderJob.started_at, RenderJob.finished_at)
-        .where(RenderJob.status == "completed", RenderJob.started_at.is_not(None),
-               RenderJob.finished_at.is_not(None))
-        .order_by(RenderJob.finished_at.desc()).limit(_ETA_SAMPLE)
-    )).all()
+    return eta_from((await session.execute(recent_render_times())).all(), position)
+
+
+def eta_from(rows, position: int) -> float | None:
+    """:func:`eta_seconds` from the rows of :func:`recent_render_times`."""
     if not rows:
         return None
     mean = sum((_aware(f) - _aware(s)).total_seconds() for s, f in rows) / len(rows)

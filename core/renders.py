@@ -23,9 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import credits, fairness, pricing, projects
+from core import credits, fairness, job_create, pricing, projects
 from core import render_settings as rs
-from core.db import after_commit
+from core.db import after_commit, utcnow
 from core.errors import IdempotencyConflict, InvalidInput, InvalidTransition
 from core.job_transitions import (
     attach_poster,
@@ -42,10 +42,9 @@ from core.job_transitions import (
     record_progress,
     start_attempt,
 )
-from core.models import TERMINAL_STATES, JobEvent, RenderJob
+from core.models import TERMINAL_STATES, JobEvent, RenderJob, new_id
 from core.schemas import JobEventRead, JobRead, QuoteRead
 from core.settings import Settings
-from core.storage import destinations
 
 # The transitions workers make live in core/job_transitions.py; callers keep using
 # ``renders.claim``, ``renders.complete``, ... (and core.batches ``record_event``/``read``).
@@ -105,41 +104,49 @@ async def submit(
     valid = rs.validate(render_settings, settings.limits)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         raise InvalidInput("idempotency_key", "must be 1 to 255 characters")
-    project = await projects.get_model(session=session, account_id=account_id, project_id=project_id)
+    if session.new or session.dirty or session.deleted:
+        await session.flush()  # the caller's pending rows first: the statements below are Core
     digest = request_hash(project_id, valid, callback_url)
-    if idempotency_key is not None:
+    values = {
+        "id": new_id("job"), "account_id": account_id, "project_id": project_id,
+        "status": "queued", "settings": valid.as_dict(),
+        "credit_cost": pricing.credit_cost(valid, settings.pricing),
+        "progress": 0, "attempts": 0, "backend": settings.render_backend, "backend_info": {},
+        "cancel_requested": False, "origin": origin or {}, "callback_url": callback_url,
+        "idempotency_key": idempotency_key, "request_hash": digest, "download_count": 0,
+        "chat_server": fairness.chat_server_of(origin),
+    }
+    if idempotency_key is None:
+        # one trip: the project, the debit, the job, its entry and event, its position
+        _stamp(values)
+        position, eta = await job_create.record(session, values, project_id=project_id)
+    else:
+        values["project_state"], values["destination_id"] = await job_create.project(
+            session, account_id=account_id, project_id=project_id)
         replay = await _replay(session, account_id, idempotency_key, digest)
         if replay is not None:
             return Submitted(job=replay, created=False)
-
-    # issue 16: a render goes to the creator's own bucket set when it was submitted
-    destination = await destinations.active(session=session, account_id=account_id)
-    job = RenderJob(
-        account_id=account_id, project_id=project.id, status="queued",
-        settings=valid.as_dict(), credit_cost=pricing.credit_cost(valid, settings.pricing),
-        project_state=project.state, progress=0, attempts=0, backend=settings.render_backend,
-        backend_info={}, origin=origin or {}, callback_url=callback_url,
-        idempotency_key=idempotency_key, request_hash=digest,
-        destination_id=destination.id if destination is not None else None,
-        chat_server=fairness.chat_server_of(origin),
-    )
-    try:
-        async with session.begin_nested():
-            session.add(job)
-            await session.flush()
-    except IntegrityError:
-        # A concurrent request with the same key committed first.
-        replay = await _replay(session, account_id, idempotency_key or "", digest)
-        if replay is None:
-            raise
-        return Submitted(job=replay, created=False)
-    await credits.debit_for_job(session=session, job=job)
-    record_event(session, job, "state", state="queued", detail={"credit_cost": job.credit_cost})
-    await session.flush()
+        _stamp(values)
+        try:
+            async with session.begin_nested():
+                position, eta = await job_create.record(session, values)
+        except IntegrityError:
+            # A concurrent request with the same key committed first.
+            replay = await _replay(session, account_id, idempotency_key, digest)
+            if replay is None:
+                raise
+            return Submitted(job=replay, created=False)
     if enqueue is not None:
-        job_id = job.id
+        job_id = values["id"]
         after_commit(session, lambda: enqueue(job_id))
-    return Submitted(job=await read_job(session, job), created=True)
+    read = JobRead.model_validate(values)
+    return Submitted(job=read.model_copy(update={"queue_position": position,
+                                                 "eta_seconds": eta}), created=True)
+
+
+def _stamp(values: dict[str, Any]) -> None:
+    now = utcnow()
+    values.update(created_at=now, queued_at=now, updated_at=now)
 
 
 async def _replay(
