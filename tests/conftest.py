@@ -60,48 +60,95 @@ def pytest_generate_tests(metafunc):
 
 # --- pytest-xdist: tests that start several processes run alone ---------------------------
 #
-# With ``-n 2`` (make test), while one of these runs the other workers wait between tests
-# (a readers-writer lock on a file of the run's shared temp dir): two topologies never
-# compete for the two cores, and their timing bounds hold as in a serial run. (xdist's
-# ``--dist loadgroup`` would only keep them on one worker, and its group suffix does not
-# reach pytest 9's node ids.)
+# With ``-n 3 --dist worksteal`` (make test), while one of these runs the other workers wait
+# between tests (a readers-writer lock on a file of the run's shared temp dir): two
+# topologies never compete for the two cores, and their timing bounds hold as in a serial
+# run. The lock is taken around a test's whole protocol (setup, call, teardown), so no
+# other worker starts a render server or a browser for its next test while a heavy test
+# runs. (xdist's ``--dist loadgroup`` would only keep them on one worker, and its group
+# suffix does not reach pytest 9's node ids.)
 HEAVY_MODULES = {
     "tests/deploy/test_topology.py",
     "tests/pipeline/test_production_topology.py",
     "tests/bots/discord/test_production.py",
     "tests/bots/discord/test_two_workers.py",
-    "tests/bots/discord/test_two_workers_webhook.py",
     "tests/jobs/test_fair_order.py",
     "tests/previews/test_previews_topology.py",
 }
+# Modules run right after the heavy ones, because they are long: a test that takes a
+# minute (a link waited out until it expires, the CLI as a subprocess, real renders) must
+# not be the last one a worker starts. The real Lambda function's modules stay together,
+# so the few workers that run them each start that function (a session fixture) once.
+LONG_MODULES = [
+    "tests/api/test_serve_e2e.py",
+    "tests/lambda_backend/test_real_function.py",
+    "tests/lambda_backend/test_real_formats.py",
+    "tests/storage/test_lambda_destinations.py",
+    "tests/cli/test_cli.py",
+    "tests/dashboard/test_browser.py",
+    "tests/render/test_local_render_server.py",
+]
+
+
+def _module(item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+def _run_order(item) -> int:
+    """0: heavy (all of them first, one after another), 1: long, 2: the rest. Under
+    ``--dist worksteal`` each worker gets a contiguous share of this order and idle workers
+    take tests from the end of the others' shares: the heavy tests all land on the first
+    worker, back to back, and the balancing at the end moves short tests only."""
+    module = _module(item)
+    if module in HEAVY_MODULES:
+        return 0
+    return 1 if module in LONG_MODULES else 2
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if item.nodeid.split("::", 1)[0] in HEAVY_MODULES:
+        if _module(item) in HEAVY_MODULES:
             item.add_marker(pytest.mark.heavy)
+    items.sort(key=_run_order)  # stable: the order inside each group is pytest's
 
 
-@pytest.fixture(autouse=True)
-def _heavy_tests_run_alone(request, tmp_path_factory):
+def _is_heavy(item) -> bool:
+    return item is not None and item.get_closest_marker("heavy") is not None
+
+
+_held = {"lock": None, "turnstile": None}  # this worker's open lock files while it holds one
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
     """Under xdist: a heavy test holds the run's lock exclusively, every other test shares
-    it. A turnstile keeps a waiting heavy test from being starved by the others."""
+    it. A turnstile keeps a waiting heavy test from being starved by the others. A worker
+    whose next test is heavy too keeps the exclusive lock: consecutive heavy tests run
+    without the other workers starting (and the next heavy test then waiting for) a test
+    in between."""
     if worker_id() is None:
         yield
         return
-    shared = tmp_path_factory.getbasetemp().parent  # the run's dir, above popen-gw*/
-    exclusive = request.node.get_closest_marker("heavy") is not None
-    with open(shared / "turnstile.lock", "a") as turnstile, \
-            open(shared / "heavy.lock", "a") as lock:
+    exclusive = _is_heavy(item)
+    if _held["lock"] is None:
+        shared = item.config._tmp_path_factory.getbasetemp().parent  # above popen-gw*/
+        turnstile = open(shared / "turnstile.lock", "a")  # noqa: SIM115 - kept across tests
+        lock = open(shared / "heavy.lock", "a")  # noqa: SIM115
         fcntl.flock(turnstile, fcntl.LOCK_EX)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         finally:
             fcntl.flock(turnstile, fcntl.LOCK_UN)
-        try:
-            yield
-        finally:
+        _held.update(lock=lock, turnstile=turnstile)
+    try:
+        yield
+    finally:
+        if not (exclusive and _is_heavy(nextitem)):
+            lock, turnstile = _held["lock"], _held["turnstile"]
+            _held.update(lock=None, turnstile=None)
             fcntl.flock(lock, fcntl.LOCK_UN)
+            lock.close()
+            turnstile.close()
 
 
 @pytest.fixture
