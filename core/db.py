@@ -78,6 +78,10 @@ def create_engine(url: str, *, reader: bool = False, **kwargs) -> AsyncEngine:
             kwargs.setdefault("pool_size", 1)
             kwargs.setdefault("max_overflow", 0)
             kwargs.setdefault("pool_timeout", 60)
+        if url.startswith("sqlite+aiosqlite"):
+            from core.db_sqlite import dbapi  # one trip to aiosqlite's thread per statement
+
+            kwargs.setdefault("module", dbapi())
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _use_immediate_transactions(engine, immediate=not reader)
         if not reader and ":memory:" not in url:

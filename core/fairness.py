@@ -142,10 +142,12 @@ async def queue_position(session: AsyncSession, job: RenderJob) -> int:
 
 def queued_per_account(created_at, job_id):
     """The statement behind :func:`position_of`: per account with queued jobs, how many,
-    the oldest, and how many are older than the job (``created_at``, ``job_id``)."""
+    how many are older than the job (``created_at``, ``job_id``), and whether its oldest
+    is older than the job (compared in the database, as the other filters)."""
     older = func.sum(case((_older_than(created_at, job_id), literal_column("1")),
                           else_=literal_column("0")))
-    return (select(RenderJob.account_id, func.count(), func.min(RenderJob.created_at), older)
+    return (select(RenderJob.account_id, func.count(), older,
+                   func.min(RenderJob.created_at) < created_at)
             .where(RenderJob.status == "queued")
             .group_by(RenderJob.account_id))
 
@@ -156,18 +158,18 @@ async def position_of(
     """:func:`queue_position` of a queued job given by its account, creation time and id
     (one statement, :func:`queued_per_account`)."""
     rows = (await session.execute(queued_per_account(created_at, job_id))).all()
-    return position_from(rows, account_id=account_id, created_at=created_at)
+    return position_from(rows, account_id=account_id)
 
 
-def position_from(rows, *, account_id: str, created_at: datetime) -> int:
+def position_from(rows, *, account_id: str) -> int:
     """:func:`position_of` from the rows of :func:`queued_per_account`."""
-    mine = next((int(n or 0) for account, _q, _o, n in rows if account == account_id), 0)
+    mine = next((int(n or 0) for account, _q, n, _o in rows if account == account_id), 0)
     ahead = mine
-    for account, queued, oldest, _n in rows:
+    for account, queued, _n, oldest_is_older in rows:
         if account == account_id:
             continue
         ahead += min(queued, mine)
-        if queued > mine and oldest is not None and _aware(oldest) < _aware(created_at):
+        if queued > mine and oldest_is_older:
             ahead += 1
     return ahead + 1
 

@@ -108,5 +108,5 @@ def _record(execute, values: dict[str, Any], project_id: str | None) -> tuple[in
 def _position_and_eta(execute, account_id: str, created_at: datetime,
                       job_id: str) -> tuple[int, float | None]:
     rows = execute(POSITION, {"created_at": created_at, "job_id": job_id})
-    position = fairness.position_from(rows, account_id=account_id, created_at=created_at)
+    position = fairness.position_from(rows, account_id=account_id)
     return position, fairness.eta_from(execute(ETA, {}), position)
