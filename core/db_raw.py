@@ -45,6 +45,10 @@ class Raw:
         hit = self._compiled.get(key)
         if hit is None:
             compiled = self.statement.compile(dialect=dialect)
+            prefetch = [c.name for c in (compiled.insert_prefetch or []) +
+                        (compiled.update_prefetch or [])]
+            if prefetch:  # their Python-side defaults would be skipped here: spell them out
+                raise ValueError(f"give these columns a value: {', '.join(prefetch)}")
             procs = compiled._bind_processors
             literals = {name: bind.effective_value for name, bind in compiled.binds.items()
                         if not bind.required}
