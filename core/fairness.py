@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, literal_column, select, text
+from sqlalchemy import case, func, literal_column, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import Account, RenderJob
@@ -92,10 +92,14 @@ async def admit(
         return Admission(admitted=False, duplicate=True)
 
     limit = limits.max_active_per_account
-    active = await _count(session, RenderJob.status == "processing",
-                          RenderJob.account_id == account_id)
-    ahead = await _count(session, RenderJob.status == "queued",
-                         RenderJob.account_id == account_id, _older(job))
+    # the account's processing jobs and its queued jobs older than this one, one statement
+    active, ahead = (await session.execute(
+        select(_sum_if(RenderJob.status == "processing"),
+               _sum_if((RenderJob.status == "queued") & _older(job)))
+        .where(RenderJob.account_id == account_id,
+               RenderJob.status.in_(("processing", "queued")))
+    )).one()
+    active, ahead = int(active or 0), int(ahead or 0)
     admission = Admission(admitted=active + ahead < limit, reason="account", active=active,
                           ahead=ahead, limit=limit)
     if admission.admitted and job.chat_server:
@@ -124,6 +128,10 @@ def _older(job: RenderJob):
 def _older_than(created_at: datetime, job_id: str):
     return (RenderJob.created_at < created_at) | (
         (RenderJob.created_at == created_at) & (RenderJob.id < job_id))
+
+
+def _sum_if(condition):
+    return func.sum(case((condition, literal_column("1")), else_=literal_column("0")))
 
 
 async def _count(session: AsyncSession, *where) -> int:
@@ -213,24 +221,29 @@ async def to_wake(
     job started, or waiting again, and drops out)."""
     free = limits.max_active_per_account - await _count(
         session, RenderJob.status == "processing", RenderJob.account_id == account_id)
-    picked: list[RenderJob] = []
+    picked: list[tuple[str, dict | None]] = []  # (id, backend_info): no whole job loaded
     if free > 0:
-        picked += list(await session.scalars(
-            select(RenderJob).where(RenderJob.status == "queued",
-                                    RenderJob.account_id == account_id)
-            .order_by(RenderJob.created_at, RenderJob.id).limit(free)))
+        picked += (await session.execute(
+            select(RenderJob.id, RenderJob.backend_info).where(
+                RenderJob.status == "queued", RenderJob.account_id == account_id)
+            .order_by(RenderJob.created_at, RenderJob.id).limit(free))).all()
     if chat_server:
         free = limits.max_active_per_chat_server - await _count(
             session, RenderJob.status == "processing", RenderJob.chat_server == chat_server)
         if free > 0:
-            picked += list(await session.scalars(
-                select(RenderJob).where(RenderJob.status == "queued",
-                                        RenderJob.chat_server == chat_server)
-                .order_by(RenderJob.created_at, RenderJob.id).limit(free)))
+            picked += (await session.execute(
+                select(RenderJob.id, RenderJob.backend_info).where(
+                    RenderJob.status == "queued", RenderJob.chat_server == chat_server)
+                .order_by(RenderJob.created_at, RenderJob.id).limit(free))).all()
     ids: list[str] = []
-    for job in picked:
-        if job.id not in ids and WAITING_KEY in (job.backend_info or {}):
-            job.lease_expires_at = None
-            ids.append(job.id)
-    await session.flush()
+    for job_id, info in picked:
+        if job_id not in ids and WAITING_KEY in (info or {}):
+            ids.append(job_id)
+    if ids:
+        await session.execute(
+            update(RenderJob)
+            .where(RenderJob.id.in_(ids), RenderJob.lease_expires_at.is_not(None))
+            .values(lease_expires_at=None)
+            .execution_options(synchronize_session=False)
+        )
     return ids
