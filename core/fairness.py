@@ -148,38 +148,39 @@ async def queue_position(session: AsyncSession, job: RenderJob) -> int:
                              job_id=job.id)
 
 
-def queued_per_account(created_at, job_id):
-    """The statement behind :func:`position_of`: per account with queued jobs, how many,
-    how many are older than the job (``created_at``, ``job_id``), and whether its oldest
-    is older than the job (compared in the database, as the other filters)."""
-    older = func.sum(case((_older_than(created_at, job_id), literal_column("1")),
-                          else_=literal_column("0")))
-    return (select(RenderJob.account_id, func.count(), older,
-                   func.min(RenderJob.created_at) < created_at)
-            .where(RenderJob.status == "queued")
-            .group_by(RenderJob.account_id))
+def position_statement(account_id, created_at, job_id):
+    """The statement behind :func:`position_of`, one row: the job's place in the fair order
+    (see :func:`queue_position`), counted by the database. Per account with queued jobs:
+    how many (q), how many are older than the job (n), whether its oldest is (o); then
+    ``mine`` (the job's own account's n) + the sum over the other accounts of
+    ``min(q, mine)`` + 1 where ``q > mine`` and o, + 1."""
+    per = (select(RenderJob.account_id.label("account_id"), func.count().label("q"),
+                  _sum_if(_older_than(created_at, job_id)).label("n"),
+                  case((func.min(RenderJob.created_at) < created_at, literal_column("1")),
+                       else_=literal_column("0")).label("o"))
+           .where(RenderJob.status == "queued")
+           .group_by(RenderJob.account_id)
+           .cte("per"))
+    mine = func.coalesce(
+        select(per.c.n).where(per.c.account_id == account_id).scalar_subquery(),
+        literal_column("0"))
+    others = func.coalesce(
+        select(func.sum(
+            case((per.c.q < mine, per.c.q), else_=mine)
+            + case(((per.c.q > mine) & (per.c.o == literal_column("1")), literal_column("1")),
+                   else_=literal_column("0"))))
+        .where(per.c.account_id != account_id)
+        .scalar_subquery(),
+        literal_column("0"))
+    return select(mine + others + literal_column("1"))
 
 
 async def position_of(
     session: AsyncSession, *, account_id: str, created_at: datetime, job_id: str
 ) -> int:
     """:func:`queue_position` of a queued job given by its account, creation time and id
-    (one statement, :func:`queued_per_account`)."""
-    rows = (await session.execute(queued_per_account(created_at, job_id))).all()
-    return position_from(rows, account_id=account_id)
-
-
-def position_from(rows, *, account_id: str) -> int:
-    """:func:`position_of` from the rows of :func:`queued_per_account`."""
-    mine = next((int(n or 0) for account, _q, n, _o in rows if account == account_id), 0)
-    ahead = mine
-    for account, queued, _n, oldest_is_older in rows:
-        if account == account_id:
-            continue
-        ahead += min(queued, mine)
-        if queued > mine and oldest_is_older:
-            ahead += 1
-    return ahead + 1
+    (one statement, :func:`position_statement`)."""
+    return int(await session.scalar(position_statement(account_id, created_at, job_id)))
 
 
 def recent_render_times():

@@ -53,7 +53,8 @@ EVENT = db_raw.Raw(insert(JobEvent).values(
     state=bindparam("state"), progress=bindparam("progress"), actor=bindparam("actor"),
     detail=bindparam("detail"),
 ))
-POSITION = db_raw.Raw(fairness.queued_per_account(bindparam("created_at"), bindparam("job_id")))
+POSITION = db_raw.Raw(fairness.position_statement(
+    bindparam("account_id"), bindparam("created_at"), bindparam("job_id")))
 ETA = db_raw.Raw(fairness.recent_render_times())
 
 
@@ -107,6 +108,6 @@ def _record(execute, values: dict[str, Any], project_id: str | None) -> tuple[in
 
 def _position_and_eta(execute, account_id: str, created_at: datetime,
                       job_id: str) -> tuple[int, float | None]:
-    rows = execute(POSITION, {"created_at": created_at, "job_id": job_id})
-    position = fairness.position_from(rows, account_id=account_id)
+    position = int(execute(POSITION, {"account_id": account_id, "created_at": created_at,
+                                      "job_id": job_id})[0][0])
     return position, fairness.eta_from(execute(ETA, {}), position)
