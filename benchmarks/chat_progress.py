@@ -25,8 +25,9 @@ its own bucket, 5 per 5 s per token, with headers). The same run then measures t
 baseline, the bot-token channel route for every edit (``--status-via channel``; skip it
 with ``--no-baseline``), and prints the ratio of the two lag p95s.
 
-Platform-neutral pieces (the job simulation and the lag accounting) are shared; each chat
-platform adds a ``run_<platform>`` and an entry in ``PLATFORMS``.
+Platform-neutral pieces (the job simulation and the lag accounting, ``chat_sim.py``) are
+shared; each chat platform adds a ``run_<platform>`` (Slack's in ``chat_progress_slack.py``)
+and an entry in ``PLATFORMS``.
 
 ``--workers N`` (N ≥ 2): the changes go to N worker processes (``benchmarks/chat_workers.py``),
 each change to one picked at random, as polls land on any worker; each builds its
@@ -71,97 +72,16 @@ import re
 import sys
 import threading
 import time
-from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from chat_progress_slack import busiest_minute, run_slack, slack_shown_state  # noqa: E402, F401
+from chat_sim import Recorder, percentile, simulate  # noqa: E402
 from chat_workers import Pool  # noqa: E402
 
 from core.schemas import JobRead  # noqa: E402
-
-SETTINGS = {"resolution": [1920, 1080], "frame_rate": 30, "duration": 30, "quality": "high",
-            "effects": ["glow"]}
-
-
-# --- platform-neutral: the simulated jobs and the lag accounting ---------------------------
-
-
-def job_read(index: int, origin: dict, **changes) -> JobRead:
-    values = dict(
-        id=f"job_bench{index:05d}", status="queued", progress=0, project_id="prj_bench",
-        account_id="acc_bench", settings=SETTINGS, credit_cost=8,
-        created_at=datetime.now(UTC), backend="lambda", origin=origin,
-    )
-    values.update(changes)
-    return JobRead(**values)
-
-
-def rank(job: JobRead) -> tuple:
-    order = {"queued": 0, "processing": 1}.get(job.status, 2)
-    return (order, 100 if order == 2 else job.progress)
-
-
-@dataclass
-class Recorder:
-    """Changes told to the notifier and the edits that reached the platform, per job."""
-
-    told: dict[str, list[tuple[float, tuple, bool]]] = field(default_factory=lambda: defaultdict(list))
-    shown: dict[str, list[tuple[float, tuple]]] = field(default_factory=lambda: defaultdict(list))
-
-    def tell(self, job: JobRead) -> None:
-        terminal = job.status in ("completed", "failed", "cancelled")
-        self.told[job.id].append((time.monotonic(), rank(job), terminal))
-
-    def delivered(self, job_id: str, state: tuple, at: float) -> None:
-        self.shown[job_id].append((at, state))
-
-    def lags(self) -> tuple[list[float], list[float], int]:
-        """(lag of every change, lag of every final state, changes never shown)."""
-        every, final, missing = [], [], 0
-        for job_id, told in self.told.items():
-            shown = sorted(self.shown.get(job_id, []))
-            for at, state, terminal in told:
-                lag = next((t - at for t, s in shown if t >= at and s >= state), None)
-                if lag is None:
-                    missing += 1
-                    continue
-                every.append(lag)
-                if terminal:
-                    final.append(lag)
-        return every, final, missing
-
-
-async def simulate(index: int, origin: dict, notify, rng: random.Random, args) -> None:
-    """One job: queued → processing → progress every tick → completed."""
-    await asyncio.sleep(rng.uniform(0, args.submit_over))  # "simultaneous" submits
-    await notify(job_read(index, origin, queue_position=index + 1), "queued")
-    await asyncio.sleep(rng.uniform(1, 3))
-    length = rng.uniform(args.min_seconds, args.max_seconds)
-    started = time.monotonic()
-    await notify(job_read(index, origin, status="processing", progress=0), "processing")
-    while True:
-        await asyncio.sleep(args.tick * rng.uniform(0.9, 1.1))
-        elapsed = time.monotonic() - started
-        if elapsed >= length:
-            break
-        progress = min(99, int(100 * elapsed / length))
-        await notify(job_read(index, origin, status="processing", progress=progress,
-                              eta_seconds=length - elapsed), "progress")
-    await notify(job_read(index, origin, status="completed", progress=100,
-                          result_url=f"https://example.invalid/d/job_bench{index:05d}"),
-                 "completed")
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
-
 
 # --- Discord --------------------------------------------------------------------------------
 
@@ -300,144 +220,6 @@ async def run_discord_once(args, via: str) -> dict:
         "wall_s": round(rendered + drain_time, 1), "drained": stats["drained"],
     }
     server.stop()
-    return result
-
-
-# --- Slack ----------------------------------------------------------------------------------
-
-
-def slack_shown_state(text: str) -> tuple:
-    """The state a Slack status message shows (its fallback ``text``), as :func:`rank`."""
-    head = text.split("\n", 1)[0]
-    if any(word in head for word in ("Done", "Failed", "Cancelled")):
-        return (2, 100)
-    if "Queued" in head:
-        return (0, 0)
-    found = re.search(r" (\d+)%", text)
-    return (1, int(found[1]) if found else 0)
-
-
-def busiest_minute(times: list[float]) -> int:
-    """Most calls in any sliding 60 s window."""
-    times, best, start = sorted(times), 0, 0
-    for end, at in enumerate(times):
-        while times[start] <= at - 60:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
-async def run_slack(args) -> dict:
-    """All jobs in ONE workspace: Slack's chat.update limit (Tier 3, ~50 a minute) is per
-    workspace, so the fake enforces ``--tier-limit`` calls a minute per workspace and
-    answers over it with 429 + Retry-After; the sender budgets ``--per-team-per-minute``."""
-    from tests.fixtures.fake_slack import BOT_TOKEN, SIGNING_SECRET, TEAM, FakeSlack
-
-    fake = FakeSlack().start()
-    fake.limit("chat.update", args.tier_limit)
-    fake.limit_per_channel("chat.postMessage", 1, 1.0)  # about one a second per channel
-    recorder = Recorder()
-    job_of_message: dict[str, str] = {}
-    pinged: dict[str, float] = {}
-    finished_at: dict[str, float] = {}
-
-    def on_report(kind, key, state, at):
-        if kind == "shown" and key in job_of_message:
-            recorder.delivered(job_of_message[key], tuple(state), at)
-        elif kind == "posted":
-            pinged[key.removeprefix("ping:")] = at
-
-    pool = Pool(args, "slack", {
-        "RENDERBOT_SLACK_BOT_TOKEN": BOT_TOKEN, "RENDERBOT_SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "RENDERBOT_SLACK__API_BASE": fake.api_base,
-        "RENDERBOT_SLACK__UPDATE_INTERVAL": str(args.update_interval),
-        "RENDERBOT_SLACK__PER_TEAM_UPDATES_PER_MINUTE": str(args.per_team_per_minute)},
-        "slack_shown_state", on_report)
-    sender = None
-    if pool.workers is None:
-        from bots.slack.notifier import SlackNotifier
-        from bots.slack.sender import SlackSender
-
-        async def token_for(team_id: str) -> str:
-            return BOT_TOKEN
-
-        sender = SlackSender(token_for=token_for, api_base=fake.api_base,
-                             update_interval=args.update_interval,
-                             per_team_updates_per_minute=args.per_team_per_minute)
-        notifier = SlackNotifier(sender)
-
-        def on_sent(key, body, at):
-            if key[0] == "update":
-                on_report("shown", key[3], slack_shown_state(body["text"]), at)
-            else:
-                on_report("posted", key[3], None, at)
-
-        sender.on_sent = on_sent
-
-    async def notify(job: JobRead, change: str) -> None:
-        recorder.tell(job)
-        if change == "completed":
-            finished_at[job.id] = time.monotonic()
-        if pool.workers is not None:
-            await pool.workers.notify(job, change)
-        else:
-            await notifier.job_changed(job, change)
-
-    rng = random.Random(args.seed)
-    origins = []
-    for i in range(args.jobs):
-        channel = f"C{10_000 + i % args.channels}"
-        ts = fake.post_message(channel, "posting…")
-        job_of_message[ts] = f"job_bench{i:05d}"
-        origins.append({"platform": "slack", "team_id": TEAM, "channel_id": channel,
-                        "message_ts": ts, "user_id": f"U{500 + i}", "title": f"Project {i}"})
-    started = time.monotonic()
-    await asyncio.gather(*(simulate(i, origins[i], notify, rng, args)
-                           for i in range(args.jobs)))
-    rendered = time.monotonic() - started
-    stats = await pool.finish(sender)
-    drain_time = time.monotonic() - started - rendered
-    every, final, missing = recorder.lags()
-    ping_lags = [pinged[j] - t for j, t in finished_at.items() if j in pinged]
-    broadcast = {job_of_message.get(c.params.get("thread_ts"))  # the jobs whose reply was
-                 for c in fake.calls_to("chat.postMessage")  # also sent to the channel
-                 if c.params.get("thread_ts") and c.params.get("reply_broadcast")} - {None}
-    seen = []  # per job: the first call that showed the final state to the channel
-    for job_id, done_at in finished_at.items():
-        shown = [t for t, state in recorder.shown.get(job_id, []) if t >= done_at
-                 and state >= (2, 100)]
-        if job_id in pinged and job_id in broadcast:
-            shown.append(pinged[job_id])
-        if shown:
-            seen.append(min(shown) - done_at)
-    updates = [c.at for c in fake.calls_to("chat.update", status=None)]
-    result = {
-        "platform": "slack", "jobs": args.jobs, "workspaces": 1, "channels": args.channels,
-        "workers": args.workers, "submit_over_s": args.submit_over,
-        "update_interval_s": args.update_interval,
-        "budget_per_minute": args.per_team_per_minute, "tier_limit_per_minute": args.tier_limit,
-        "changes": len(every) + missing, "updates_sent": len(updates),
-        "coalesced": stats["coalesced"], "superseded": stats.get("superseded"),
-        "waited": stats.get("waited"), "handoff_p95_s": stats["handoff_p95_s"],
-        "calls_busiest_minute": busiest_minute(updates),
-        "lag_p50_s": round(percentile(every, 50), 2), "lag_p95_s": round(percentile(every, 95), 2),
-        "lag_max_s": round(max(every), 2) if every else None,
-        "final_lag_p50_s": round(percentile(final, 50), 2),
-        "final_lag_p95_s": round(percentile(final, 95), 2),
-        "final_lag_max_s": round(max(final), 2) if final else None,
-        "final_seen_p50_s": round(percentile(seen, 50), 2),
-        "final_seen_p95_s": round(percentile(seen, 95), 2),
-        "final_seen_max_s": round(max(seen), 2) if seen else None,
-        "ping_lag_p95_s": round(percentile(ping_lags, 95), 2),
-        "pings_broadcast": len(broadcast),
-        "finals_delivered": f"{len(final)}/{args.jobs}", "pings": f"{len(ping_lags)}/{args.jobs}",
-        "never_shown": missing, "rate_limited_429s": fake.over_limit,
-        "inside_retry_after": len(getattr(fake, "inside_retry_after", [])),
-        "sender_429s": stats["rate_limited"], "dropped": stats["dropped"],
-        "dropped_finals": stats["dropped_final"],
-        "wall_s": round(rendered + drain_time, 1), "drained": stats["drained"],
-    }
-    fake.stop()
     return result
 
 

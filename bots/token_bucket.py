@@ -48,6 +48,11 @@ class TokenBucket:
         self.taken += 1
         return True
 
+    def give_back(self) -> None:
+        """The call :meth:`take` allowed did not go (a shared budget said wait)."""
+        self.tokens = min(self.capacity, self.tokens + 1)
+        self.taken -= 1
+
     def block(self, seconds: float, now: float | None = None) -> None:
         """A 429: nothing goes before ``seconds`` from now; then one call (the retry), and
         the bucket refills from there."""

@@ -18,26 +18,25 @@ submit commits.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from typing import Any
 
 import discord
 from discord import app_commands
 from discord.http import Route
-from discord.webhook.async_ import async_context
 
-from bots import catch_up, flow, shared_state
+from bots import catch_up, flow
 from bots.discord import (
     batch_flow,
     custom_ids,
     endpoints,
-    interaction_tokens,
     messages,
     quotes,
+    status_posts,
     views,
 )
 from bots.discord.custom_ids import BadCustomId, FormState, Parsed
+from bots.discord.notifier import shared_for
 from core.errors import RenderbotError
 from core.runtime import Runtime
 from core.settings import Settings
@@ -292,39 +291,14 @@ class RenderBot(discord.Client):
         in the channel with the bot token, and in a DM when the channel refuses — a
         follow-up in a channel the bot cannot see could not be edited after 15 minutes."""
         payload = messages.status_payload(job)
-        if interaction is not None and channel_id is not None and _may_post(interaction):
-            posted = await self._post_followup(interaction, payload, f"job {job.id}")
+        if interaction is not None and channel_id is not None and \
+                status_posts.may_post(interaction):
+            posted = await status_posts.post_followup(
+                interaction, payload, shared=shared_for(self.settings), what=f"job {job.id}")
             if posted is not None:
                 return posted
         return await self.post_payload(payload, channel_id=channel_id, user_id=user_id,
                                        what=f"job {job.id}")
-
-    async def _post_followup(self, interaction: discord.Interaction, payload: dict[str, Any],
-                             what: str) -> tuple[str, str, bool] | None:
-        """(channel id, message id, False) of ``payload`` posted as the interaction's public
-        follow-up (discord.py's webhook adapter: the raw payload, ``wait=True`` answers with
-        the message), its token kept for the workers' senders; None when Discord refuses."""
-        received = time.time()
-        webhook = interaction.followup
-        try:
-            data = await async_context.get().execute_webhook(
-                webhook.id, webhook.token, session=webhook.session, proxy=webhook.proxy,
-                proxy_auth=webhook.proxy_auth, payload=payload, wait=True)
-        except discord.HTTPException as exc:
-            log.info("could not post the status of %s as a follow-up (%s)", what, exc.status)
-            return None
-        message_id = str(data["id"])
-        await interaction_tokens.remember(
-            self.shared_state(), message_id, app_id=str(webhook.id), token=webhook.token,
-            issued_at=min(received, _created(interaction)))
-        return str(data.get("channel_id") or interaction.channel_id), message_id, False
-
-    def shared_state(self):
-        """What the token's senders share (Redis with a Redis broker), as the notifier's."""
-        settings = self.settings
-        token = settings.discord_token.get_secret_value() if settings.discord_token else ""
-        return shared_state.for_broker(settings.broker_url, "discord",
-                                       f"{token}@{endpoints.api_base(settings)}")
 
     async def post_payload(
         self, payload: dict[str, Any], *, channel_id: int | None, user_id: str, what: str
@@ -373,22 +347,6 @@ class RenderBot(discord.Client):
         log.info("discord user %s cancelled job %s (%s)", interaction.user.id, job.id, job.status,
                  extra={"job_id": job.id})
         await self.show_newest(job.id)
-
-
-def _may_post(interaction: discord.Interaction) -> bool:
-    """The bot may see and post in the interaction's channel (``app_permissions``)."""
-    if interaction.guild_id is None:
-        return True  # a DM with the bot
-    perms = interaction.app_permissions
-    return perms.view_channel and perms.send_messages
-
-
-def _created(interaction: discord.Interaction) -> float:
-    """When the interaction was made (its id's time): its token's 15 minutes start then."""
-    try:
-        return interaction.created_at.timestamp()
-    except (ValueError, OverflowError, OSError):
-        return time.time()
 
 
 # --- slash command definitions (registered on every RenderBot's tree) ---------------------

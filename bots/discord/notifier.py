@@ -38,6 +38,15 @@ def target(job: JobRead) -> tuple[str, str] | None:
     return str(channel_id), str(message_id)
 
 
+def shared_for(settings: Settings) -> shared_state.SharedState:
+    """What every sender of the bot token shares — and where the bot keeps interaction
+    tokens for them: keyed by the token and the API it talks to (the tests' fakes share a
+    token)."""
+    token = settings.discord_token.get_secret_value() if settings.discord_token else ""
+    return shared_state.for_broker(settings.broker_url, "discord",
+                                   f"{token}@{api_base(settings)}")
+
+
 class DiscordNotifier:
     def __init__(self, sender: StatusSender, *, load_batch=None, read_video=None,
                  inline_max_bytes: int = 0) -> None:
@@ -58,9 +67,7 @@ class DiscordNotifier:
         return cls(StatusSender(
             token=token, api_base=api_base(settings),
             edit_interval=d.edit_interval, global_rate=d.global_rate,
-            # keyed by the token and the API it talks to (the tests' fakes share a token)
-            shared=shared_state.for_broker(settings.broker_url, "discord",
-                                           f"{token}@{api_base(settings)}"),
+            shared=shared_for(settings),
         ), inline_max_bytes=d.inline_max_bytes)
 
     async def job_changed(self, job: JobRead, change: JobChange) -> None:

@@ -38,17 +38,24 @@ adds Discord's REST call and its rate limits.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import aiohttp
 
 from bots.discord import interaction_tokens
+from bots.discord.routes import (
+    Bucket,
+    Edit,
+    Route,
+    chosen,
+    is_global,
+    read_retry_after,
+    webhook_route,
+)
 from bots.pacing import (
     OK,
     Outcome,
@@ -68,70 +75,6 @@ __all__ = ["PERMANENT", "StatusSender", "Stats"]
 log = logging.getLogger("renderbot.discord.sender")
 
 PERMANENT = {400, 401, 403, 404, 405}
-
-
-class _Route(NamedTuple):
-    method: str
-    path: str
-    bucket: str  # the rate-limit bucket it shares with other routes (per channel)
-    template: str  # "PATCH /channels/{channel_id}/messages/{message_id}", as discord.py keys it
-    major: str  # the channel id: Discord's buckets are per major parameter
-    files: tuple = ()  # (filename, bytes, content type): sent as multipart/form-data
-    webhook: bool = False  # an interaction webhook: no bot token, not in the global budget
-    shown: str = ""  # the path for logs (a webhook's token left out)
-
-    @property
-    def logged(self) -> str:
-        return self.shown or self.path
-
-
-@dataclass
-class _Edit:
-    """Where an edit of one status message goes: the interaction webhook while its token
-    is usable, else the bot token's channel route. ``chosen``: the route of the call
-    being admitted or in flight."""
-
-    channel: _Route
-    webhook: _Route | None = None
-    until: float = 0.0  # wall clock: the webhook's token is not used from then on
-    chosen: _Route | None = None
-
-    def route(self) -> _Route:
-        if self.webhook is not None and time.time() < self.until:
-            return self.webhook
-        return self.channel
-
-
-def _chosen(target: Any) -> _Route:
-    return (target.chosen or target.route()) if isinstance(target, _Edit) else target
-
-
-def _webhook_route(app_id: str, token: str, message_id: str) -> _Route:
-    digest = hashlib.sha256(token.encode()).hexdigest()[:16]  # keys and logs: never the token
-    return _Route("PATCH", f"/webhooks/{app_id}/{token}/messages/{message_id}",
-                  f"PATCH /webhooks:{app_id}+{digest}",
-                  "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}",
-                  f"{app_id}+{digest}", webhook=True,
-                  shown=f"/webhooks/{app_id}/<token {digest[:6]}>/messages/{message_id}")
-
-
-@dataclass
-class _Bucket:
-    limit: int | None = None
-    remaining: int | None = None  # None: not learnt yet -> one request at a time
-    reset_at: float = 0.0
-    in_flight: int = 0
-
-    def has_room(self, now: float) -> bool:
-        if self.remaining is None:
-            return self.in_flight == 0
-        if now >= self.reset_at:
-            # the window is over: the server refills the bucket; probe with one request
-            return self.in_flight == 0 or (self.limit or 1) - self.in_flight > 0
-        return self.remaining - self.in_flight > 0
-
-    def next_room(self, now: float) -> float:
-        return self.reset_at if self.reset_at > now else now
 
 
 class StatusSender(PacedSender):
@@ -156,7 +99,7 @@ class StatusSender(PacedSender):
         # any 1-second window sees at most rate + burst requests (≈ 1.1 × rate)
         self._global = TokenBucket(global_rate * 60, burst=max(1.0, min(5.0, global_rate / 10)))
         self._burst = self._global.capacity  # the shared budget allows the same burst
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, Bucket] = {}
         self._fallbacks: dict[tuple, Callable[[], None]] = {}
         self._webhooks_blocked_until = 0.0  # a global 429 on an interaction webhook
         self.upload_timeout = 2 * self.timeout  # under the message lease (2 × timeout + 10)
@@ -175,20 +118,20 @@ class StatusSender(PacedSender):
         already there or on its way (or the message's final state was delivered).
         ``via``: the :class:`~bots.discord.interaction_tokens.Webhook` the message was
         posted with, while its token is usable (then the edit goes through it)."""
-        route = _Route("PATCH", f"/channels/{channel_id}/messages/{message_id}",
+        route = Route("PATCH", f"/channels/{channel_id}/messages/{message_id}",
                        f"PATCH /channels/{channel_id}/messages",
                        "PATCH /channels/{channel_id}/messages/{message_id}", str(channel_id))
         key = ("edit", str(channel_id), str(message_id))
-        webhook = None if via is None else _webhook_route(via.app_id, via.token, str(message_id))
+        webhook = None if via is None else webhook_route(via.app_id, via.token, str(message_id))
         slot = self._slots.get(key)
-        if slot is not None and webhook is not None and isinstance(slot.target, _Edit):
+        if slot is not None and webhook is not None and isinstance(slot.target, Edit):
             slot.target.webhook, slot.target.until = webhook, via.until
-        target = _Edit(route, webhook, via.until if via is not None else 0.0)
+        target = Edit(route, webhook, via.until if via is not None else 0.0)
         return self._put(key, target, payload, rank=rank, terminal=terminal, then=then)
 
     def post(self, channel_id: Any, payload: dict[str, Any], *, tag: str) -> bool:
         """Post a message once per ``tag`` (e.g. the completion ping)."""
-        route = _Route("POST", f"/channels/{channel_id}/messages",
+        route = Route("POST", f"/channels/{channel_id}/messages",
                        f"POST /channels/{channel_id}/messages",
                        "POST /channels/{channel_id}/messages", str(channel_id))
         return self._put(("post", str(channel_id), tag), route, payload, rank=(0,),
@@ -200,7 +143,7 @@ class StatusSender(PacedSender):
         """Post a message with files once per ``tag``, within the same budgets as every
         other call of the token. One attempt: when Discord refuses it (413 / 40005 over
         the guild's upload limit, any other error, a timeout) ``fallback`` runs instead."""
-        route = _Route("POST", f"/channels/{channel_id}/messages",
+        route = Route("POST", f"/channels/{channel_id}/messages",
                        f"POST /channels/{channel_id}/messages",
                        "POST /channels/{channel_id}/messages", str(channel_id), tuple(files))
         key = ("post", str(channel_id), tag)
@@ -215,14 +158,14 @@ class StatusSender(PacedSender):
     # --- PacedSender hooks ---------------------------------------------------------------
 
     def _describe(self, slot: Slot) -> str:
-        route = _chosen(slot.target)
+        route = chosen(slot.target)
         return f"discord {route.method} {route.logged}"
 
     def _session_headers(self) -> dict[str, str]:
         return {"User-Agent": "DiscordBot (renderbot, 0.1)"}  # the bot token: per request
 
     def _admit(self, slot: Slot, now: float) -> Wait | None:
-        route = slot.target.route() if isinstance(slot.target, _Edit) else slot.target
+        route = slot.target.route() if isinstance(slot.target, Edit) else slot.target
         bucket = self._bucket(route.bucket)
         if not bucket.has_room(now):
             return Wait(bucket.next_room(now) if bucket.in_flight == 0 else None)
@@ -234,21 +177,21 @@ class StatusSender(PacedSender):
             if at > now or not self._global.take(now):
                 # the global limit: no bot-token call goes (the webhooks' edits still may)
                 return Wait(max(at, now + 0.001))
-        if isinstance(slot.target, _Edit):
+        if isinstance(slot.target, Edit):
             slot.target.chosen = route
         bucket.in_flight += 1
         return None
 
     def _released(self, slot: Slot) -> None:
-        self._bucket(_chosen(slot.target).bucket).in_flight -= 1
-        if isinstance(slot.target, _Edit):
+        self._bucket(chosen(slot.target).bucket).in_flight -= 1
+        if isinstance(slot.target, Edit):
             slot.target.chosen = None
 
     async def _shared_admit(self, slot: Slot) -> float:
         shared = self.shared
         if shared is None:
             return 0.0
-        route = _chosen(slot.target)
+        route = chosen(slot.target)
         if route.webhook:  # its own bucket, not the bot's global budget
             seconds = await shared.blocked_for("webhooks")
             if seconds == 0:
@@ -270,7 +213,7 @@ class StatusSender(PacedSender):
         return seconds
 
     async def _call(self, slot: Slot) -> Outcome:
-        route = _chosen(slot.target)
+        route = chosen(slot.target)
         bucket = self._bucket(route.bucket)
         status, data, headers = 0, None, {}
         try:
@@ -315,7 +258,7 @@ class StatusSender(PacedSender):
     async def _token_refused(self, slot: Slot, status: int) -> Outcome:
         """The interaction's token expired (401 50027) or the webhook lost the message
         (404): the same state goes again at once, through the bot token's channel route."""
-        target: _Edit = slot.target
+        target: Edit = slot.target
         log.info("discord: the interaction token of message %s was refused (%s); editing "
                  "with the bot token", slot.key[-1], status)
         target.webhook, target.until = None, 0.0
@@ -324,16 +267,16 @@ class StatusSender(PacedSender):
 
     # --- Discord's rate limits -----------------------------------------------------------
 
-    def _bucket(self, name: str) -> _Bucket:
+    def _bucket(self, name: str) -> Bucket:
         bucket = self._buckets.get(name)
         if bucket is None:
-            bucket = self._buckets[name] = _Bucket()
+            bucket = self._buckets[name] = Bucket()
         return bucket
 
-    def _rate_limited(self, route: _Route, bucket: _Bucket, data: Any, headers,
+    def _rate_limited(self, route: Route, bucket: Bucket, data: Any, headers,
                       now: float) -> Outcome:
-        retry_after = _retry_after(data, headers)
-        if _is_global(data, headers):
+        retry_after = read_retry_after(data, headers)
+        if is_global(data, headers):
             self._global.blocked_until = max(self._global.blocked_until, now + retry_after)
             if route.webhook:
                 self._webhooks_blocked_until = max(self._webhooks_blocked_until,
@@ -345,7 +288,7 @@ class StatusSender(PacedSender):
                  headers.get("X-RateLimit-Scope", "?"), retry_after)
         return limited(retry_after)
 
-    async def _learn_shared(self, route: _Route, headers) -> None:
+    async def _learn_shared(self, route: Route, headers) -> None:
         if self.shared is None:
             return
         remaining, reset_after = headers.get("X-RateLimit-Remaining"), \
@@ -359,11 +302,11 @@ class StatusSender(PacedSender):
         await self.shared.learn(route.template, route.major, headers.get("X-RateLimit-Bucket"),
                                 remaining_i, reset)
 
-    async def _block_shared(self, route: _Route, data: Any, headers, seconds: float) -> None:
+    async def _block_shared(self, route: Route, data: Any, headers, seconds: float) -> None:
         """A 429 holds for every process of the token: the bucket, or all of it (global)."""
         if self.shared is None:
             return
-        if _is_global(data, headers):
+        if is_global(data, headers):
             await self.shared.block("global", seconds)
             if route.webhook:
                 await self.shared.block("webhooks", seconds)
@@ -371,7 +314,7 @@ class StatusSender(PacedSender):
             await self.shared.block_route(route.template, route.major,
                                           headers.get("X-RateLimit-Bucket"), seconds)
 
-    def _learn(self, bucket: _Bucket, headers, now: float) -> None:
+    def _learn(self, bucket: Bucket, headers, now: float) -> None:
         remaining = headers.get("X-RateLimit-Remaining")
         reset_after = headers.get("X-RateLimit-Reset-After")
         if remaining is None or reset_after is None:
@@ -410,19 +353,3 @@ class StatusSender(PacedSender):
                 with contextlib.suppress(ValueError):
                     data = await resp.json(content_type=None)
             return resp.status, data, resp.headers
-
-
-def _is_global(data: Any, headers) -> bool:
-    return bool((isinstance(data, dict) and data.get("global"))
-                or headers.get("X-RateLimit-Global", "").lower() == "true")
-
-
-def _retry_after(data: Any, headers) -> float:
-    if isinstance(data, dict) and isinstance(data.get("retry_after"), int | float):
-        return max(0.0, float(data["retry_after"]))
-    for name in ("Retry-After", "X-RateLimit-Reset-After"):
-        value = headers.get(name)
-        if value:
-            with contextlib.suppress(ValueError):
-                return max(0.0, float(value))
-    return 1.0

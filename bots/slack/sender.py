@@ -10,7 +10,8 @@ job there. So:
 * **Per-message throttle**: at most one update every ``update_interval`` seconds per
   message (final states skip the wait).
 * **Per-workspace budget**: a token bucket per team for ``chat.update`` (and per channel
-  for ``chat.postMessage``); when it is short, final states go first, then the message
+  for ``chat.postMessage``), shared by every process as evenly spaced calls (GCRA: any
+  minute sees at most the budget plus its burst); when it is short, final states go first, then the message
   that has waited longest, so every job's message moves. Across processes too: a final
   state refused by the shared budget marks the workspace "finals waiting" (for
   ``FINALS_HOLD`` seconds past its turn) and no process spends that budget on progress
@@ -24,7 +25,8 @@ job there. So:
   client's retry handlers, which first ask :func:`bots.pacing.still_current` — a re-send
   never carries an older state than the newest one pending here or delivered anywhere.
 * **Every process of the app** (``shared``, Redis when the broker is Redis): the
-  per-workspace budgets are ``limits`` moving windows spent by all, and a 429's
+  per-workspace ``chat.update`` budget is paced evenly for all (GCRA), the other methods'
+  budgets are ``limits`` moving windows spent by all, and a 429's
   ``Retry-After`` blocks that budget for all; the message's lease and delivered version
   keep updates in order.
 
@@ -203,6 +205,12 @@ class SlackSender(PacedSender):
         shared = self.shared
         if shared is None:
             return 0.0
+        seconds = await self._shared_wait(slot, shared)
+        if seconds > 0:  # no call: this process's bucket keeps the token for the next one
+            self.budgets.get(slot.target.budget).give_back()
+        return seconds
+
+    async def _shared_wait(self, slot: Slot, shared) -> float:
         budget = "/".join(slot.target.budget)
         seconds = await shared.blocked_for(budget)
         if seconds > 0:
@@ -212,7 +220,16 @@ class SlackSender(PacedSender):
             seconds = await shared.blocked_for(f"{budget}/finals-waiting")
             if seconds > 0:
                 return seconds
-        seconds = await shared.hit(self._shared_items[slot.target.method], budget)
+        if updates:
+            # evenly spaced (GCRA), not a moving window: a window filled by a burst of
+            # progress would hold every final until its calls are a minute old; final states
+            # may use all of the burst, progress half of it
+            rate = self.budgets.update_per_minute / 60
+            tolerance = self.budgets.update_burst / rate
+            seconds = await shared.pace(budget, rate,
+                                        tolerance if slot.terminal else tolerance / 2)
+        else:
+            seconds = await shared.hit(self._shared_items[slot.target.method], budget)
         if seconds > 0 and updates and slot.terminal:
             await shared.block(f"{budget}/finals-waiting", seconds + FINALS_HOLD)
         return seconds
