@@ -225,7 +225,8 @@ class SlackSender(PacedSender):
             # progress would hold every final until its calls are a minute old; final states
             # may use all of the burst, progress half of it
             rate = self.budgets.update_per_minute / 60
-            tolerance = self.budgets.update_burst / rate
+            # GCRA lets tolerance × rate + 1 calls go at once: at most ``update_burst``
+            tolerance = max(0.0, self.budgets.update_burst - 1) / rate
             seconds = await shared.pace(budget, rate,
                                         tolerance if slot.terminal else tolerance / 2)
         else:
