@@ -131,12 +131,12 @@ async def complete(
     job.cost_reported = cost_reported
     job.progress = 100
     await finish(session, job, "completed", detail={"output_key": output_key})
-    project = await session.get(Project, job.project_id)
-    if project is not None:
-        project.last_render_job_id = job.id
-        project.last_render_url = result_url
-        project.last_rendered_at = job.finished_at
-    await session.flush()
+    # one UPDATE (its onupdate stamps updated_at too), not a load of the project's state
+    await session.execute(
+        update(Project).where(Project.id == job.project_id)
+        .values(last_render_job_id=job.id, last_render_url=result_url,
+                last_rendered_at=job.finished_at)
+    )
     return await read_job(session, job)
 
 
