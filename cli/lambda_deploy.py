@@ -21,9 +21,16 @@ import subprocess
 from pathlib import Path
 
 import typer
-from remotion_lambda.version import VERSION
 
 from cli.common import console, fail, load_settings
+
+
+def sdk_version() -> str:
+    """The remotion-lambda SDK's Remotion version (imported here: it brings boto3, which
+    every other ``renderbot`` command would pay for at start-up)."""
+    from remotion_lambda.version import VERSION
+
+    return VERSION
 
 lambda_app = typer.Typer(help="Remotion Lambda: deploy the function and site.",
                          no_args_is_help=True)
@@ -49,8 +56,9 @@ def deploy_flags(remotion_dir: Path) -> dict[str, int]:
             "timeout": flags.get("timeout", 120)}
 
 
-def function_name(flags: dict[str, int], version: str = VERSION) -> str:
+def function_name(flags: dict[str, int], version: str | None = None) -> str:
     """The name Remotion gives the function (``speculateFunctionName``)."""
+    version = version or sdk_version()
     return (f"remotion-render-{version.replace('.', '-')}-mem{flags['memory']}mb-"
             f"disk{flags['disk']}mb-{flags['timeout']}sec")
 
@@ -81,14 +89,14 @@ def deploy(
     found = installed_version(remotion_dir)
     if found is None:
         fail(f"Remotion is not installed in {remotion_dir}: run `npm ci --prefix remotion`")
-    if found != VERSION:
+    if found != sdk_version():
         fail(f"remotion/node_modules has @remotion/lambda {found} but the remotion-lambda SDK is "
-             f"{VERSION}; the function would refuse renderbot: install matching versions")
+             f"{sdk_version()}; the function would refuse renderbot: install matching versions")
     flags = deploy_flags(remotion_dir)
     fn_cmd = _npm(remotion_dir, "deploy:lambda:function", f"--region={region}", "-q")
     site_cmd = _npm(remotion_dir, "deploy:lambda:site", f"--region={region}")
     if dry_run:
-        console.print(f"# Remotion {VERSION} (SDK and remotion/node_modules agree)")
+        console.print(f"# Remotion {sdk_version()} (SDK and remotion/node_modules agree)")
         console.print(" ".join(fn_cmd), highlight=False, soft_wrap=True)
         console.print(" ".join(site_cmd), highlight=False, soft_wrap=True)
         console.print(f"# the function will be named {function_name(flags)}", highlight=False)
