@@ -12,12 +12,29 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 import threading
 from datetime import UTC, datetime
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 CONTEXT_FIELDS = ("request_id", "job_id", "account_id", "event_id", "correlation_id")
+
+
+# Credentials that third-party libraries log inside URLs: discord.py's webhook adapter logs
+# each webhook URL at DEBUG, and an interaction's webhook URL carries its token; Slack's
+# response URLs are credentials too. Every line (its exception text included) is cleaned.
+_URL_SECRETS = (
+    (re.compile(r"(/webhooks/\d+/)[^/?#\s'\"]+"), r"\1[token]"),
+    (re.compile(r"(hooks\.slack\.com/)[^\s'\"]+"), r"\1[redacted]"),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with the URL-borne credentials above replaced."""
+    for pattern, replacement in _URL_SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 class ContextFilter(logging.Filter):
@@ -46,7 +63,7 @@ class TextFormatter(logging.Formatter):
             extra = " ".join(f"{k}={v}" for k, v in context.items())
             first, sep, rest = line.partition("\n")
             line = f"{first} [{extra}]{sep}{rest}"
-        return line
+        return redact(line)
 
 
 class JsonFormatter(logging.Formatter):
@@ -55,11 +72,11 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
             **_context(record),
         }
         if record.exc_info:
-            data["exception"] = self.formatException(record.exc_info)
+            data["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(data, default=str)
 
 

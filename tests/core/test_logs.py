@@ -60,3 +60,37 @@ def test_without_uncaught_python_keeps_its_own_stderr_reports():
     assert code == 1
     assert "Exception in thread consumer-thread:" in lines
     assert lines[-1] == "RuntimeError: the end"
+
+
+REDACTING = textwrap.dedent("""
+    import logging
+    import sys
+    from core import logs
+
+    logs.configure(sys.argv[1])
+    webhook = logging.getLogger("discord.webhook.async_")
+    webhook.setLevel(logging.DEBUG)  # an operator debugging discord.py
+    url = "https://discord.com/api/v10/webhooks/1234567890/aW50ZXJhY3Rpb24.tok-en_x/messages/@original"
+    webhook.debug("Webhook ID %s with %s %s has returned status code %s", 1234567890, "PATCH",
+                  url, 200)
+    try:
+        raise RuntimeError(f"PATCH {url} failed")
+    except RuntimeError:
+        webhook.exception("edit failed")
+    logging.getLogger("renderbot.slack").warning(
+        "respond failed: https://hooks.slack.com/actions/T0001/5552/Xq9sEcReT")
+""")
+
+
+def test_tokens_inside_logged_urls_never_reach_the_log():
+    """discord.py logs the interaction webhook's URL (its token) at DEBUG; Slack response
+    URLs are credentials too: neither reaches a log line, text or JSON."""
+    for fmt in ("json", "text"):
+        done = subprocess.run([sys.executable, "-c", REDACTING, fmt], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        out = done.stderr
+        assert "/webhooks/1234567890/[token]/messages/@original" in out
+        assert "returned status code 200" in out and "RuntimeError" in out
+        assert "aW50ZXJhY3Rpb24" not in out and "tok-en_x" not in out
+        assert "Xq9sEcReT" not in out and "hooks.slack.com/[redacted]" in out
