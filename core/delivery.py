@@ -3,6 +3,7 @@ the job's storage and the job completes; a cancel that arrives meanwhile wins.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from core import downloads, posters, renders
@@ -47,11 +48,21 @@ async def deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus) 
     size = status.output_size
     try:
         if status.output_path is not None:
-            stored = await storage.put_file(key=key, path=status.output_path, bucket=bucket,
-                                            content_type=_content_type(key))
+            # the upload and the poster frame (ffmpeg reads the same local file) at once
+            stored, poster = await asyncio.gather(
+                storage.put_file(key=key, path=status.output_path, bucket=bucket,
+                                 content_type=_content_type(key)),
+                _poster(rt, job_id, key, bucket, storage, look, status.output_path,
+                        destination_id),
+                return_exceptions=True,
+            )
+            if isinstance(stored, BaseException):  # no video: no poster beside it either
+                if isinstance(poster, str):
+                    await quietly(storage.delete(key=poster, bucket=bucket))
+                raise stored
+            if isinstance(poster, BaseException):  # only a cancel: make() logs the rest
+                raise poster
             size = stored.size
-            poster = await _poster(rt, job_id, key, bucket, storage, look, status.output_path,
-                                   destination_id)
             status.output_path.unlink(missing_ok=True)
         else:  # the backend wrote the video to storage itself (Lambda)
             poster = await _poster(rt, job_id, key, bucket, storage, look, None, destination_id)
