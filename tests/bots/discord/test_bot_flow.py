@@ -230,21 +230,6 @@ async def test_confirm_posts_a_public_status_message_and_links_it(harness, fake_
     assert done["components"] == []
 
 
-async def test_status_goes_to_a_dm_when_the_channel_refuses(harness, fake_discord, user, db):
-    account, _ = await discord_account(db, credits_=10)
-    fake_discord.forbidden_channels.add(CHANNEL)
-    await harness.start_bot()
-    quote = await harness.quote(user)
-    await harness.confirm(quote, user)
-    dm = await wait_until(lambda: fake_discord.dm_channels.get(user["id"]))
-    status = await harness.status_message(channel_id=dm)
-    assert f"/@me/{dm}/{status['id']}" in (await submitted(fake_discord, quote))["content"]
-    (job,) = await jobs_of(db, account)
-    assert job.origin["channel_id"] == dm and job.origin["dm"] is True
-    assert job.origin["message_id"] == status["id"]
-    assert fake_discord.calls_to("POST", rf"/channels/{CHANNEL}/messages", status=403)
-
-
 async def test_cancel_button_works_after_a_bot_restart(harness, fake_discord, user, db):
     account, _ = await discord_account(db, credits_=10)
     bot = await harness.start_bot()

@@ -171,11 +171,13 @@ async def test_where_the_channel_refuses_the_bot_the_status_goes_to_a_dm_not_a_f
     await harness.confirm(quote, user)
     dm = await wait_until(lambda: fake_discord.dm_channels.get(user["id"]))
     status = await harness.status_message(channel_id=dm)
-    await submitted(fake_discord, quote)
+    assert f"/@me/{dm}/{status['id']}" in (await submitted(fake_discord, quote))["content"]
     assert not [c for c in fake_discord.calls_to("POST", r"/webhooks/\d+/[^/]+")
                 if "job `" in (c.json or {}).get("content", "")]
+    assert fake_discord.calls_to("POST", rf"/channels/{CHANNEL}/messages", status=403)
     (job_,) = await jobs_of(db, account)
-    assert job_.origin["channel_id"] == dm and job_.origin["message_id"] == status["id"]
+    assert job_.origin["channel_id"] == dm and job_.origin["dm"] is True
+    assert job_.origin["message_id"] == status["id"]
     # a channel-route edit in the refusing channel is refused, as Discord does
     message = fake_discord.add_message(CHANNEL)
     async with notifier_for(fake_discord) as (notifier, _):
