@@ -137,6 +137,19 @@ async def _job_entries(session: AsyncSession, job_id: str, kind: str) -> list[Cr
     return list(rows)
 
 
+def balance_change(account_id, amount):
+    """The guarded UPDATE every credit change makes: the balance moves by ``amount`` only
+    if it stays at or above zero (the database decides, so concurrent debits cannot
+    overdraw); it returns the new balance, and no row when refused. ``account_id`` and
+    ``amount`` are values or bind parameters (``core/job_create.py``'s one-trip debit)."""
+    return (
+        update(Account)
+        .where(Account.id == account_id, Account.balance + amount >= 0)
+        .values(balance=Account.balance + amount)
+        .returning(Account.balance)
+    )
+
+
 async def _apply(
     *,
     session: AsyncSession,
@@ -161,12 +174,7 @@ async def _apply(
         async with session.begin_nested():
             session.add(entry)
             await session.flush()
-            new_balance = await session.scalar(
-                update(Account)
-                .where(Account.id == account_id, Account.balance + amount >= 0)
-                .values(balance=Account.balance + amount)
-                .returning(Account.balance)
-            )
+            new_balance = await session.scalar(balance_change(account_id, amount))
             if new_balance is None:
                 raise _Refused()
             entry.balance_after = new_balance

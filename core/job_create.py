@@ -1,8 +1,8 @@
 """The statements of a new job (core.renders.submit), in one trip (core/db_raw.py).
 
 In order: the project (404 unless it is the caller's) with the account's active bucket
-set (issue 16); the guarded balance UPDATE (the database decides whether the credits are
-there, as core/credits.py's ``_apply``; a refusal writes nothing and raises
+set (issue 16); the guarded balance UPDATE (``credits.balance_change``, the one every
+credit change makes; a refusal writes nothing and raises
 InsufficientCredits); the job row; its ledger entry (``debit:{job}``, the same row
 ``credits.debit_for_job`` writes, its ``balance_after`` from the UPDATE's RETURNING); its
 first event; then what the answer shows: the fair-queue position and the ETA
@@ -14,10 +14,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import db_raw, fairness
+from core import credits, db_raw, fairness
 from core.errors import AccountNotFound, InsufficientCredits, ProjectNotFound
 from core.models import Account, CreditEntry, JobEvent, Project, RenderJob, StorageDestination
 
@@ -33,12 +33,7 @@ PROJECT = db_raw.Raw(
     select(Project.account_id, Project.state, _active_destination)
     .where(Project.id == bindparam("project_id"))
 )
-DEBIT = db_raw.Raw(
-    update(Account)
-    .where(Account.id == bindparam("account_id"), Account.balance >= bindparam("cost"))
-    .values(balance=Account.balance - bindparam("cost"))
-    .returning(Account.balance)
-)
+DEBIT = db_raw.Raw(credits.balance_change(bindparam("account_id"), bindparam("amount")))
 BALANCE = db_raw.Raw(select(Account.balance).where(Account.id == bindparam("account_id")))
 JOB_COLUMNS = [c.name for c in RenderJob.__table__.c]
 JOB = db_raw.Raw(insert(RenderJob).values({name: bindparam(name) for name in JOB_COLUMNS}))
@@ -87,7 +82,7 @@ def _record(execute, values: dict[str, Any], project_id: str | None) -> tuple[in
     if project_id is not None:
         values["project_state"], values["destination_id"] = _project(
             execute, account_id, project_id)
-    debited = execute(DEBIT, {"account_id": account_id, "cost": cost})
+    debited = execute(DEBIT, {"account_id": account_id, "amount": -cost})
     if not debited:
         current = execute(BALANCE, {"account_id": account_id})
         if not current:
