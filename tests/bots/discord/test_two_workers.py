@@ -59,48 +59,62 @@ def logs(tmp_path) -> str:
     return "\n".join((tmp_path / f"worker{n}.log").read_text()[-1500:] for n in range(2))
 
 
+async def seeded(pg_url: str, redis_url: str, tmp_path, name: str):
+    """(settings, database, account id, project id, enqueue) for ``RUNS`` jobs."""
+    settings = Settings(database_url=pg_url, broker_url=redis_url,
+                        secret_key="test-secret-0123456789", render_backend="instant",
+                        test_backends=True, var_dir=tmp_path / "test-var")
+    db = Database(pg_url)
+    async with db.transaction() as s:
+        account = await accounts.create(session=s, name=name)
+        await credits.grant(session=s, account_id=account.id, amount=10 * RUNS,
+                            idempotency_key=f"grant:{name}")
+        project = await projects.create(session=s, account_id=account.id, name="Teaser")
+    return settings, db, account.id, project.id, enqueuer_for(settings)
+
+
+async def render_after_a_429(seed, fake_discord, tmp_path, *, run: int, channel: str,
+                             message: dict, edits: str) -> None:
+    """One job whose status ``message`` is edited on route ``edits``, which answers its
+    first call with a 429: it ends on Done, written last, and nobody (neither worker)
+    sent on that route inside the 429's ``retry_after``."""
+    settings, db, account_id, project_id, enqueue = seed
+    fake_discord.inject_429("PATCH", edits, retry_after=RETRY_AFTER)
+    async with db.transaction() as s:
+        job = (await renders.submit(
+            session=s, settings=settings, account_id=account_id, project_id=project_id,
+            render_settings={"resolution": [320, 180], "frame_rate": 24, "duration": 1,
+                             "quality": "low"},
+            origin={"platform": "discord", "channel_id": channel, "guild_id": "9001",
+                    "message_id": message["id"], "user_id": "4242", "title": "Teaser"},
+            enqueue=enqueue)).job
+    try:
+        await wait_until(lambda: "**Done**" in fake_discord.messages[message["id"]]["content"],
+                         30)
+    except AssertionError:
+        pytest.fail(f"run {run}: no Done\n{logs(tmp_path)}")
+    await asyncio.sleep(0.4)  # anything still on its way would land now
+    sent = fake_discord.calls_to("PATCH", edits)
+    assert sent[0].status == 429, (run, [c.status for c in sent])
+    ok = [c for c in sent if c.status == 200]
+    assert ok and "**Done**" in ok[-1].json["content"], (run, [c.json for c in ok])
+    assert job.id in ok[-1].json["content"]
+    assert "**Done**" in fake_discord.messages[message["id"]]["content"]
+    assert fake_discord.inside_retry_after == [], (run, fake_discord.inside_retry_after)
+
+
 async def test_a_429_holds_for_every_worker_and_the_final_state_is_the_last_write(
     workers, fake_discord, pg_url, private_redis, tmp_path
 ):
-    settings = Settings(database_url=pg_url, broker_url=private_redis.url,
-                        secret_key="test-secret-0123456789", render_backend="instant",
-                        test_backends=True,
-                        var_dir=tmp_path / "test-var")
-    db = Database(pg_url)
-    async with db.transaction() as s:
-        account = await accounts.create(session=s, name="two workers")
-        await credits.grant(session=s, account_id=account.id, amount=10 * RUNS,
-                            idempotency_key="grant:two-workers")
-        project = await projects.create(session=s, account_id=account.id, name="Teaser")
-    enqueue = enqueuer_for(settings)
+    seed = await seeded(pg_url, private_redis.url, tmp_path, "two-workers")
     try:
         for run in range(RUNS):
             channel = str(80_000 + run)
             message = fake_discord.add_message(channel, "posting…")
-            edits = rf"/channels/{channel}/messages/{message['id']}"
-            fake_discord.inject_429("PATCH", edits, retry_after=RETRY_AFTER)
-            async with db.transaction() as s:
-                job = (await renders.submit(
-                    session=s, settings=settings, account_id=account.id, project_id=project.id,
-                    render_settings={"resolution": [320, 180], "frame_rate": 24, "duration": 1,
-                                     "quality": "low"},
-                    origin={"platform": "discord", "channel_id": channel, "guild_id": "9001",
-                            "message_id": message["id"], "user_id": "4242", "title": "Teaser"},
-                    enqueue=enqueue)).job
-            try:
-                await wait_until(lambda m=message: "**Done**" in fake_discord.messages[m["id"]]
-                                 ["content"], 30)
-            except AssertionError:
-                pytest.fail(f"run {run}: no Done\n{logs(tmp_path)}")
-            await asyncio.sleep(0.4)  # anything still on its way would land now
-            sent = fake_discord.calls_to("PATCH", edits)
-            assert sent[0].status == 429, (run, [c.status for c in sent])
-            ok = [c for c in sent if c.status == 200]
-            assert ok and "**Done**" in ok[-1].json["content"], (run, [c.json for c in ok])
-            assert "**Done**" in fake_discord.messages[message["id"]]["content"]
-            assert job.id in ok[-1].json["content"]
-            assert fake_discord.inside_retry_after == [], (run, fake_discord.inside_retry_after)
+            await render_after_a_429(seed, fake_discord, tmp_path, run=run, channel=channel,
+                                     message=message,
+                                     edits=rf"/channels/{channel}/messages/{message['id']}")
         assert all(p.poll() is None for p in workers), logs(tmp_path)
         assert fake_discord.injected_429s == RUNS
     finally:
-        await db.dispose()
+        await seed[1].dispose()
