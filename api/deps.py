@@ -53,31 +53,75 @@ class Caller:
     key_id: str  # a digest of the key: log and audit field, never the key (limits are per account)
 
 
-async def caller(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-) -> Caller:
-    """The account of a live API key; 401 for a missing, unknown or revoked one.
-
-    Checked in a read-only transaction of its own, so the route's own work (a DNS lookup
-    of a callback URL, ...) happens before it takes any database lock, and the lookup
-    never waits for a writer on SQLite.
-    """
+async def _live_caller(request: Request, credentials, lookup) -> Caller:
     if credentials is None or not credentials.credentials:
         raise Unauthorized("missing API key: send Authorization: Bearer <api key>")
     key = credentials.credentials
-    db = request.app.state.rt.db
-    async with db.read() as s:  # no write lock: last_used_at is written at most once a minute
-        live = await accounts.live_api_key(session=s, key=key)
-    if live is None:
+    account_id = await lookup(key)
+    if account_id is None:
         raise Unauthorized("unknown or revoked API key")
-    account_id, touch = live
-    if touch is not None:
-        async with db.transaction() as s:
-            await accounts.touch_api_key(session=s, key_id=touch)
     key_id = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:16]
     request.state.account_id = account_id
     return Caller(account_id=account_id, key_id=key_id)
 
 
+async def caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    session: Session,
+) -> Caller:
+    """The account of a live API key; 401 for a missing, unknown or revoked one. For the
+    routes whose work is in the request's unit of work (``Session``).
+
+    Looked up where ``Database.lookup`` says: on SQLite a read-only transaction of its
+    own, so the route's own work (a DNS lookup of a callback URL, ...) happens before it
+    takes the write lock and the lookup never waits for a writer; on PostgreSQL the
+    request's own transaction (a plain SELECT takes no lock), so a request takes one
+    connection and one BEGIN, not two. ``last_used_at`` (written at most once a minute)
+    goes in the same transaction as the lookup's request: a second transaction while the
+    request holds its connection would need two connections per request.
+    """
+    db = request.app.state.rt.db
+
+    async def lookup(key: str) -> str | None:
+        async with db.lookup(session) as reader:
+            live = await accounts.live_api_key(session=reader, key=key)
+        if live is None:
+            return None
+        account_id, touch = live
+        if touch is not None:
+            if reader is session:
+                await accounts.touch_api_key(session=session, key_id=touch)
+            else:  # SQLite: the writer is free until the route's first statement
+                async with db.transaction() as writer:
+                    await accounts.touch_api_key(session=writer, key_id=touch)
+        return account_id
+
+    return await _live_caller(request, credentials, lookup)
+
+
+async def caller_alone(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Caller:
+    """``caller`` for the routes that don't use the request's unit of work and spend a
+    while on the network (a still render, a bucket check): the key is checked in short
+    transactions of its own, so no connection is held while the route works."""
+    db = request.app.state.rt.db
+
+    async def lookup(key: str) -> str | None:
+        async with db.read() as s:
+            live = await accounts.live_api_key(session=s, key=key)
+        if live is None:
+            return None
+        account_id, touch = live
+        if touch is not None:
+            async with db.transaction() as s:
+                await accounts.touch_api_key(session=s, key_id=touch)
+        return account_id
+
+    return await _live_caller(request, credentials, lookup)
+
+
 CallerDep = Annotated[Caller, Depends(caller)]
+CallerAloneDep = Annotated[Caller, Depends(caller_alone)]

@@ -383,6 +383,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per target (medians shown)")
     parser.add_argument("--api-workers", type=int, default=None,
                         help="uvicorn workers of `renderbot api` (default: its own default)")
+    parser.add_argument("--skip-serve", action="store_true",
+                        help="no embedded-default (SQLite) run")
     parser.add_argument("--skip-production", action="store_true",
                         help="no PostgreSQL + Redis run")
     parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
@@ -397,10 +399,11 @@ def main() -> None:
         print("running: trivial FastAPI endpoint ...", file=sys.stderr, flush=True)
         trivial = run_baseline(args, workdir)
         rows.append(("baseline: trivial FastAPI endpoint", trivial, None))
-        print("running: renderbot serve + raw SQL on SQLite ...", file=sys.stderr, flush=True)
-        serve, sql = run_serve(args, workdir)
-        rows.append(("renderbot serve (SQLite, in-process)", serve, sql))
-        rows.append(("baseline: raw SQL, aiosqlite", sql, None))
+        if not args.skip_serve:
+            print("running: renderbot serve + raw SQL on SQLite ...", file=sys.stderr, flush=True)
+            serve, sql = run_serve(args, workdir)
+            rows.append(("renderbot serve (SQLite, in-process)", serve, sql))
+            rows.append(("baseline: raw SQL, aiosqlite", sql, None))
         if not args.skip_production:
             print("running: renderbot api + raw SQL on PostgreSQL ...", file=sys.stderr, flush=True)
             workers = "default" if args.api_workers is None else args.api_workers

@@ -7,11 +7,11 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import credits, throttle
+from core import credits, db_raw, throttle
 from core.db import utcnow
 from core.errors import AccountNotFound, InvalidInput, NotFound, TooManyAttempts
 from core.models import Account, ApiKey, ChatIdentity, LinkCode
@@ -95,19 +95,26 @@ async def create_api_key(*, session: AsyncSession, account_id: str) -> ApiKeyCre
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+_LIVE_KEY = db_raw.Raw(
+    select(ApiKey.id, ApiKey.account_id, ApiKey.revoked_at, ApiKey.last_used_at)
+    .where(ApiKey.key_hash == bindparam("key_hash"))
+)
+
+
 async def live_api_key(*, session: AsyncSession, key: str) -> tuple[str, str | None] | None:
     """(account id, key row id to touch or None) of a live key, or None for an unknown or
-    revoked one. Only reads: the id is given when ``last_used_at`` is older than
-    LAST_USED_RESOLUTION (then :func:`touch_api_key` in a write transaction)."""
-    row = (await session.execute(
-        select(ApiKey.id, ApiKey.account_id, ApiKey.revoked_at, ApiKey.last_used_at)
-        .where(ApiKey.key_hash == hash_api_key(key))
-    )).first()
-    if row is None or row.revoked_at is not None:
+    revoked one. Only reads (one statement, on every authenticated request: core/db_raw.py):
+    the id is given when ``last_used_at`` is older than LAST_USED_RESOLUTION (then
+    :func:`touch_api_key` in a write transaction)."""
+    rows = await db_raw.run(session, lambda execute: execute(
+        _LIVE_KEY, {"key_hash": hash_api_key(key)}))
+    if not rows:
         return None
-    last = row.last_used_at
+    key_id, account_id, revoked_at, last = rows[0]
+    if revoked_at is not None:
+        return None
     stale = last is None or last < utcnow() - LAST_USED_RESOLUTION
-    return row.account_id, (row.id if stale else None)
+    return account_id, (key_id if stale else None)
 
 
 async def touch_api_key(*, session: AsyncSession, key_id: str) -> None:

@@ -249,6 +249,18 @@ class Database:
         async with self._readers() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def lookup(self, session: AsyncSession) -> AsyncIterator[AsyncSession]:
+        """Where a request that goes on to write does its first reads (the API key's):
+        on SQLite a WAL reader of its own, so the write lock is not taken before the
+        request's own work (a callback URL's DNS lookup, ...); elsewhere ``session``, the
+        request's own transaction: one connection and one BEGIN for the whole request."""
+        if is_sqlite(self.url) and ":memory:" not in self.url:
+            async with self.read() as reader:
+                yield reader
+            return
+        yield session
+
     async def dispose(self) -> None:
         if self._reader_engine is not None:
             await self._reader_engine.dispose()

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
-from api.deps import CallerDep, runtime
+from api.deps import CallerAloneDep, runtime
 from api.errors import error_response
 from api.routes.v1 import _project_id
 from api.schemas import RenderSettingsIn, Text, errors
@@ -40,7 +40,7 @@ class PreviewOut(BaseModel):
 @router.post("/previews", response_model=PreviewOut, tags=["renders"],
              responses=errors(404, 422, 429, 503))
 async def create_preview(
-    body: PreviewRequest, caller: CallerDep, rt: RuntimeDep
+    body: PreviewRequest, caller: CallerAloneDep, rt: RuntimeDep
 ) -> PreviewOut | JSONResponse:
     """A JPEG still of the frame at ``at`` at the settings' size (a draft's: half size).
     Free; cached per project state, settings and frame; limited per account per minute."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, SecretStr
 
-from api.deps import CallerDep, Session, SettingsDep, runtime
+from api.deps import CallerAloneDep, CallerDep, Session, SettingsDep, runtime
 from api.schemas import errors
 from core.storage import destinations
 from core.storage.destinations import DestinationRead, DestinationSpec
@@ -29,7 +29,7 @@ class StorageSet(BaseModel):
 
 @router.put("/storage", response_model=DestinationRead, responses=errors(422))
 async def set_storage(
-    body: StorageSet, caller: CallerDep, request: Request, settings: SettingsDep,
+    body: StorageSet, caller: CallerAloneDep, request: Request, settings: SettingsDep,
 ) -> DestinationRead:
     """Verify the bucket (a small object written, read back and deleted), then deliver
     this account's renders there. On failure: 422 ``storage_unverified`` naming what
