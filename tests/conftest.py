@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 
 import pytest
 
@@ -60,13 +61,23 @@ def pytest_generate_tests(metafunc):
 
 # --- pytest-xdist: tests that start several processes run alone ---------------------------
 #
-# With ``-n 3 --dist worksteal`` (make test), while one of these runs the other workers wait
-# between tests (a readers-writer lock on a file of the run's shared temp dir): two
-# topologies never compete for the two cores, and their timing bounds hold as in a serial
-# run. The lock is taken around a test's whole protocol (setup, call, teardown), so no
-# other worker starts a render server or a browser for its next test while a heavy test
-# runs. (xdist's ``--dist loadgroup`` would only keep them on one worker, and its group
-# suffix does not reach pytest 9's node ids.)
+# With ``-n 3 --dist worksteal`` (make test) every test takes a readers-writer lock on files
+# of the run's shared temp dir around its whole protocol (setup, call, teardown), in one of
+# four kinds:
+#
+# - heavy (HEAVY_MODULES: topologies of several processes): no other heavy or
+#   process-backed test runs meanwhile, so two topologies never compete for the two cores
+#   and no other worker starts a render server or a browser while one runs;
+# - solo (SOLO_MODULES, heavy tests whose timing bound is tight): nothing else runs at all;
+# - process-backed (a render server, a browser, the real Lambda function: PROCESS_FIXTURES,
+#   PROCESS_MODULES): any number at once, never beside a heavy or solo test;
+# - light (everything else: in-process, a thread or a CLI subprocess at most): any time
+#   except beside a solo test.
+#
+# The heavy tests come first in one worker's share; the other workers' shares begin with
+# light tests, so they keep working while the topologies run instead of waiting for them
+# (_xdist_order). (xdist's ``--dist loadgroup`` would only keep the heavy ones on one worker,
+# and its group suffix does not reach pytest 9's node ids.)
 HEAVY_MODULES = {
     "tests/deploy/test_topology.py",
     "tests/pipeline/test_production_topology.py",
@@ -75,6 +86,14 @@ HEAVY_MODULES = {
     "tests/jobs/test_fair_order.py",
     "tests/previews/test_previews_topology.py",
 }
+# B's wait within the renders running + 0.5 s; the poster's wait within its bound + 2 s
+SOLO_MODULES = {
+    "tests/jobs/test_fair_order.py",
+    "tests/previews/test_previews_topology.py",
+}
+PROCESS_FIXTURES = RENDER_FIXTURES | {"lambda_standin", "real_lambda", "browser",
+                                      "dashboard_process"}
+PROCESS_MODULES = ("tests/render/",)  # render servers of their own, killed and restarted
 # Modules run right after the heavy ones, because they are long: a test that takes a
 # minute (a link waited out until it expires, the CLI as a subprocess, real renders) must
 # not be the last one a worker starts. The real Lambda function's modules stay together,
@@ -88,67 +107,114 @@ LONG_MODULES = [
     "tests/dashboard/test_browser.py",
     "tests/render/test_local_render_server.py",
 ]
+_SH, _EX = fcntl.LOCK_SH, fcntl.LOCK_EX
+# (solo.lock, heavy.lock) modes per kind; None: that lock is not taken
+_MODES = {"solo": (_EX, _EX), "heavy": (_SH, _EX), "process": (_SH, _SH), "light": (_SH, None)}
+_KIND = pytest.StashKey[str]()
 
 
 def _module(item) -> str:
     return item.nodeid.split("::", 1)[0]
 
 
+def _kind(item) -> str:
+    module = _module(item)
+    if module in SOLO_MODULES:
+        return "solo"
+    if module in HEAVY_MODULES:
+        return "heavy"
+    if set(item.fixturenames) & PROCESS_FIXTURES or module.startswith(PROCESS_MODULES):
+        return "process"
+    return "light"
+
+
 def _run_order(item) -> int:
-    """0: heavy (all of them first, one after another), 1: long, 2: the rest. Under
-    ``--dist worksteal`` each worker gets a contiguous share of this order and idle workers
-    take tests from the end of the others' shares: the heavy tests all land on the first
-    worker, back to back, and the balancing at the end moves short tests only."""
+    """0: heavy (all of them first, one after another), 1: long, 2: the rest."""
     module = _module(item)
     if module in HEAVY_MODULES:
         return 0
     return 1 if module in LONG_MODULES else 2
 
 
+def _xdist_order(items: list, workers: int) -> list:
+    """The run order for ``--dist worksteal`` on ``workers`` workers, which first gives
+    each worker a contiguous share of it (len // workers, the first worker first) and
+    later lets an idle worker take the second half of the longest remaining share. The
+    first share: heavy, long process-backed, other process-backed, then light tests; the
+    other shares: light tests only (long ones first), so those workers run beside the
+    heavy tests instead of waiting for them; whatever process-backed tests do not fit in
+    the first share come last."""
+    shared = [item for item in items if _kind(item) != "light"]
+    light = [item for item in items if _kind(item) == "light"]
+    first = len(items) // workers
+    if len(shared) > first:
+        return shared[:first] + light + shared[first:]
+    cut = len(light) - (first - len(shared))
+    return shared + light[cut:] + light[:cut]
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        item.stash[_KIND] = _kind(item)
         if _module(item) in HEAVY_MODULES:
             item.add_marker(pytest.mark.heavy)
     items.sort(key=_run_order)  # stable: the order inside each group is pytest's
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if worker_id() is not None and workers > 1:
+        items[:] = _xdist_order(items, workers)
 
 
-def _is_heavy(item) -> bool:
-    return item is not None and item.get_closest_marker("heavy") is not None
+_held = {"kind": None, "files": []}  # this worker's lock kind and open lock files
 
 
-_held = {"lock": None, "turnstile": None}  # this worker's open lock files while it holds one
+def _acquire(shared_dir, kind: str) -> None:
+    """Every test passes a turnstile first, and a test of an exclusive kind holds it until
+    it has its locks: a waiting heavy test is not starved by shared holders that keep
+    coming, while a test waiting for a shared lock blocks no one else. Every worker takes
+    the locks in the same order (solo, heavy)."""
+    modes = _MODES[kind]
+    turnstile = open(shared_dir / "turnstile.lock", "a")  # noqa: SIM115
+    fcntl.flock(turnstile, _EX)
+    if _EX not in modes:
+        turnstile.close()  # through: no exclusive test is waiting ahead of this one
+    files = []
+    try:
+        for name, mode in zip(("solo.lock", "heavy.lock"), modes, strict=True):
+            if mode is not None:
+                lock = open(shared_dir / name, "a")  # noqa: SIM115 - kept across tests
+                fcntl.flock(lock, mode)
+                files.append(lock)
+    finally:
+        turnstile.close()
+    _held.update(kind=kind, files=files)
+
+
+def _release() -> None:
+    for lock in _held["files"]:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+    _held.update(kind=None, files=[])
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    """Under xdist: a heavy test holds the run's lock exclusively, every other test shares
-    it. A turnstile keeps a waiting heavy test from being starved by the others. A worker
-    whose next test is heavy too keeps the exclusive lock: consecutive heavy tests run
-    without the other workers starting (and the next heavy test then waiting for) a test
-    in between."""
+    """Under xdist: each test holds the run's locks in its kind's modes. A worker whose
+    next test is of the same exclusive kind keeps its locks: consecutive heavy tests run
+    without another worker starting (and the next heavy test then waiting for) a test in
+    between."""
     if worker_id() is None:
         yield
         return
-    exclusive = _is_heavy(item)
-    if _held["lock"] is None:
-        shared = item.config._tmp_path_factory.getbasetemp().parent  # above popen-gw*/
-        turnstile = open(shared / "turnstile.lock", "a")  # noqa: SIM115 - kept across tests
-        lock = open(shared / "heavy.lock", "a")  # noqa: SIM115
-        fcntl.flock(turnstile, fcntl.LOCK_EX)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        finally:
-            fcntl.flock(turnstile, fcntl.LOCK_UN)
-        _held.update(lock=lock, turnstile=turnstile)
+    kind = item.stash[_KIND]
+    if _held["kind"] != kind:
+        _release()
+        _acquire(item.config._tmp_path_factory.getbasetemp().parent, kind)  # above popen-gw*/
     try:
         yield
     finally:
-        if not (exclusive and _is_heavy(nextitem)):
-            lock, turnstile = _held["lock"], _held["turnstile"]
-            _held.update(lock=None, turnstile=None)
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            lock.close()
-            turnstile.close()
+        exclusive = _MODES[kind][1] == _EX
+        if not (exclusive and nextitem is not None and nextitem.stash[_KIND] == kind):
+            _release()
 
 
 @pytest.fixture
