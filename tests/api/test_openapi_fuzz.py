@@ -68,9 +68,10 @@ async def _seed(settings):
 def fuzz_target(tmp_path, database_url, redis_url):
     # Redis as the broker (so /readyz is ready) and no worker: created renders stay queued;
     # what is under test is the HTTP layer.
-    # previews: no worker renders them here, so a short wait for one (then 503)
+    # previews: no worker renders them here, so the shortest wait for one (one look, then
+    # 503): each generated preview request waits it out
     api_settings = make_api_settings(tmp_path, database_url, free_port(), broker_url=redis_url,
-                                     limits=LimitSettings(preview_wait_seconds=0.3))
+                                     limits=LimitSettings(preview_wait_seconds=0.05))
     seeded = asyncio.run(_seed(api_settings))
     server = LiveServer(api_settings).start()
     yield server, seeded
