@@ -7,7 +7,11 @@
 3. baseline: the SQL a create commits, on SQLite, from a minimal aiosqlite script
    (benchmarks/submit_sql_baseline.py);
 4. `renderbot api` on PostgreSQL + Redis, with one `renderbot worker` beside it;
-5. baseline: the same SQL on PostgreSQL from a minimal asyncpg script.
+5. baseline: the same SQL on PostgreSQL from a minimal asyncpg script;
+6. with ``--floor``: the floor, benchmarks/submit_floor.py on PostgreSQL + Redis: the least
+   code that does a create's work (bare ASGI under uvicorn, one key lookup, the SQL of 5,
+   an LPUSH), with and without its bare 2-transaction worker draining beside it. What no
+   Python server built of these parts can beat on this machine.
 
 The load generator is aiohttp (one keep-alive connection per client): it drives the
 trivial endpoint at many times renderbot's rate in the same run, so it is not what
@@ -53,7 +57,7 @@ import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 
-from benchmarks import submit_sql_baseline  # noqa: E402
+from benchmarks import submit_floor, submit_sql_baseline  # noqa: E402
 
 RENDERBOT = shutil.which("renderbot", path=str(Path(sys.executable).parent)) or "renderbot"
 SETTINGS = {"resolution": [320, 180], "frame_rate": 30, "duration": 1, "quality": "low"}
@@ -336,6 +340,30 @@ def run_serve(args, workdir: Path) -> dict:
     return result, sql
 
 
+def run_floor(args, workdir: Path, procs: Procs, dsn: str, database_url: str,
+              with_worker: bool) -> dict:
+    """benchmarks/submit_floor.py's bare server (and its worker, draining on the same
+    cores as renderbot's does) on the same database and Redis (fresh accounts), driven by
+    the same load."""
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).delete(submit_floor.LIST)
+    callers = asyncio.run(seed(database_url, args.clients, args.requests * args.repeat))
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    module = [sys.executable, "-m", "benchmarks.submit_floor"]
+    server = procs.start("floor", [*module, "serve", str(port), dsn, REDIS_URL], env)
+    pids = [server.pid]
+    if with_worker:
+        pids.append(procs.start("floor-drain", [*module, "drain", "0", dsn, REDIS_URL], env).pid)
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url, server, workdir / "floor.log")
+    try:
+        return measured(args, url, callers, pids)
+    finally:
+        procs.stop()
+
+
 def run_production(args, workdir: Path) -> dict:
     import redis
 
@@ -363,10 +391,13 @@ def run_production(args, workdir: Path) -> dict:
         result["completed"], result["jobs"] = asyncio.run(
             settled(database_url, args.clients * args.requests * args.repeat))
         procs.stop()
+        dsn = database_url.replace("postgresql+asyncpg", "postgresql")
+        if args.floor:
+            result["floor"] = run_floor(args, workdir, procs, dsn, database_url, True)
+            result["floor_alone"] = run_floor(args, workdir, procs, dsn, database_url, False)
         # the raw-SQL baseline on the same database, the servers stopped (fresh accounts)
         accounts = [(a, p) for _, p, a in
                     asyncio.run(seed(database_url, args.clients, args.requests * args.repeat))]
-        dsn = database_url.replace("postgresql+asyncpg", "postgresql")
         sql = repeated(args, lambda: asyncio.run(submit_sql_baseline.run_postgres(
             dsn, accounts, args.requests)))
         return result, sql
@@ -387,6 +418,9 @@ def main() -> None:
                         help="no embedded-default (SQLite) run")
     parser.add_argument("--skip-production", action="store_true",
                         help="no PostgreSQL + Redis run")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure benchmarks/submit_floor.py (bare ASGI + asyncpg + "
+                             "Redis list, a 2-transaction worker) on PostgreSQL + Redis")
     parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_server:
@@ -409,6 +443,9 @@ def main() -> None:
             workers = "default" if args.api_workers is None else args.api_workers
             api, sql = run_production(args, workdir)
             rows.append((f"renderbot api x{workers} (PostgreSQL + Redis)", api, sql))
+            if "floor" in api:
+                rows.append(("floor: bare ASGI + asyncpg + its worker", api.pop("floor"), sql))
+                rows.append(("floor: the same, no worker running", api.pop("floor_alone"), sql))
             rows.append(("baseline: raw SQL, asyncpg", sql, None))
 
     print(f"\n{args.clients} concurrent clients x {args.requests} POST /v1/renders each "
