@@ -12,6 +12,7 @@ from core import job_errors, renders
 from core.backends.base import HostBound, RenderError
 from core.notify import JobChange
 from core.runtime import Runtime
+from core.schemas import JobRead
 from core.storage.base import StorageError
 
 log = logging.getLogger("renderbot.pipeline")
@@ -41,9 +42,12 @@ def retry_delay(rt: Runtime, attempt: int) -> float:
     return min(w.retry_max_delay, w.retry_base_delay * 2 ** max(0, attempt - 1))
 
 
-async def notify(rt: Runtime, job_id: str, change: JobChange) -> None:
-    async with rt.db.transaction() as session:
-        job = await renders.get(session=session, account_id=None, job_id=job_id)
+async def notify(rt: Runtime, job_id: str, change: JobChange, job: JobRead | None = None) -> None:
+    """Tell the notifiers about a committed change; ``job`` is the job as that change's
+    transaction left it (read before its commit), else it is read again here."""
+    if job is None:
+        async with rt.db.transaction() as session:
+            job = await renders.get(session=session, account_id=None, job_id=job_id)
     await rt.notifiers.job_changed(job, change)
 
 

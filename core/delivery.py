@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from core import downloads, posters, renders
 from core.attempt_outcomes import Next, attempt_failed, end, notify, poll_error, quietly
@@ -23,21 +24,45 @@ def _content_type(key: str) -> str:
     return next((f.content_type for f in FORMATS.values() if f.ext == ext), "video/mp4")
 
 
-async def deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus) -> Next:
+@dataclass(frozen=True)
+class Claimed:
+    """What delivery reads of a job it claimed: the poll that saw the render end has
+    just claimed it (lease renewed, attempt checked), so the delivery goes on from that
+    instead of claiming it once more."""
+
+    output_key: str | None
+    output_bucket: str | None
+    cancel_requested: bool
+    destination_id: str | None
+    settings: dict
+    project_state: dict
+
+    @classmethod
+    def of(cls, job: RenderJob) -> Claimed:
+        return cls(job.output_key, job.output_bucket, job.cancel_requested,
+                   job.destination_id, job.settings, job.project_state)
+
+
+async def deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus,
+                  claimed: Claimed | None = None) -> Next:
     """Put the output in storage (unless the backend wrote it there) and complete the job.
 
-    A cancel that arrives before the job is marked completed wins, even during the
+    ``claimed``: the job as the caller's claim of ``attempt`` read it, else it is claimed
+    here. A cancel that arrives before the job is marked completed wins, even during the
     upload: the job ends cancelled (refunded once) and the stored video is deleted."""
     w = rt.settings.worker
-    async with rt.db.transaction() as session:
-        job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
-        if job is None or job.attempts != attempt:
-            return Next.done()
-        key = status.output_key or job.output_key
-        bucket = status.output_bucket or job.output_bucket
-        cancelled = job.cancel_requested
-        destination_id = job.destination_id
-        look = _poster_source(job)
+    if claimed is None:
+        async with rt.db.transaction() as session:
+            job = await renders.claim(session=session, job_id=job_id,
+                                      lease_seconds=w.lease_seconds)
+            if job is None or job.attempts != attempt:
+                return Next.done()
+            claimed = Claimed.of(job)
+    key = status.output_key or claimed.output_key
+    bucket = status.output_bucket or claimed.output_bucket
+    cancelled = claimed.cancel_requested
+    destination_id = claimed.destination_id
+    look = _poster_source(claimed)
     # the job's own storage: the creator's bucket it records, or the default one
     storage, refused = await destinations.delivery_storage(rt, destination_id)
     if cancelled:
@@ -80,7 +105,7 @@ async def deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus) 
             return Next.done()
         cancelled = job.cancel_requested
         if not cancelled:
-            await renders.complete(
+            read = await renders.complete(
                 session=session, job=job, output_key=key, output_bucket=bucket,
                 output_size=size, result_url=url, cost_reported=status.cost,
                 poster_key=poster,
@@ -90,13 +115,13 @@ async def deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus) 
         return await cancel_delivery(rt, job_id, attempt, status, key, bucket, stored=True,
                                       storage=storage)
     log.info("job %s completed", job_id, extra={"job_id": job_id, "account_id": job.account_id})
-    if poster is None:
-        await _late_poster(rt, job_id, key, bucket, storage)
-    await notify(rt, job_id, "completed")
+    if poster is None and await _late_poster(rt, job_id, key, bucket, storage):
+        read = None  # it changed after the commit: the notifiers get it as it is now
+    await notify(rt, job_id, "completed", read)
     return Next.done()
 
 
-def _poster_source(job: RenderJob) -> tuple[RenderSettings, str, dict]:
+def _poster_source(job: Claimed) -> tuple[RenderSettings, str, dict]:
     """What a poster of ``job`` is made from: the rendered settings, composition, props."""
     rendered = RenderSettings.from_stored(job.settings).rendered()  # a draft: smaller
     return (rendered, job.project_state.get("composition", "Visualizer"),
@@ -115,24 +140,26 @@ async def _poster(rt: Runtime, job_id: str, key: str, bucket: str | None, storag
 
 
 async def _late_poster(rt: Runtime, job_id: str, key: str, bucket: str | None,
-                       storage) -> None:
+                       storage) -> bool:
     """Attach a poster a worker stored while this job's completion was being committed.
 
     When the Lambda webhook stops waiting for a worker's still, the worker attaches it
     later (``renders.attach_poster``, completed jobs only). A still stored after the
     webhook's last look but attached before the completion commit would be lost; looking
     once more after the commit closes that gap (both attaches are the same conditional
-    UPDATE)."""
+    UPDATE). True when it attached one."""
     poster = posters.poster_key(key)
     try:
         if not await storage.exists(key=poster, bucket=bucket):
-            return
+            return False
         async with rt.db.transaction() as session:
-            await renders.attach_poster(session=session, job_id=job_id, poster_key=poster,
-                                        poster_url=downloads.poster_url(rt.settings, job_id))
+            return await renders.attach_poster(
+                session=session, job_id=job_id, poster_key=poster,
+                poster_url=downloads.poster_url(rt.settings, job_id))
     except Exception as exc:  # noqa: BLE001 - the job is completed; a poster is extra
         log.warning("job %s: no late poster (%s: %s)", job_id, type(exc).__name__, exc,
                     extra={"job_id": job_id})
+        return False
 
 
 async def cancel_delivery(

@@ -27,7 +27,7 @@ message chain drops out.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,6 +65,10 @@ class Admission:
     active: int = 0
     ahead: int = 0  # older queued jobs of the same account
     limit: int = 0
+    # the job and its account as the admission locked them (None when there is none):
+    # the start goes on with them in the same transaction instead of loading them again
+    job: RenderJob | None = field(default=None, compare=False, repr=False)
+    account: Account | None = field(default=None, compare=False, repr=False)
 
     def as_info(self) -> dict[str, Any]:
         return {"reason": self.reason, "active": self.active, "ahead": self.ahead,
@@ -77,19 +81,24 @@ async def admit(
 ) -> Admission:
     """May this queued job start now? Jobs that are not queued are admitted (the
     pipeline's own checks deal with them). A job that must wait keeps a lease until its
-    next look and records why in ``backend_info``."""
-    account_id = await session.scalar(select(RenderJob.account_id).where(RenderJob.id == job_id))
-    if account_id is None:
+    next look and records why in ``backend_info``.
+
+    The account's row is the lock (admissions of one account queue, others' run on),
+    found through the job and locked in one statement; it stays in the session, so the
+    start reads the account's storage settings without another query."""
+    account = await session.scalar(
+        select(Account).join(RenderJob, RenderJob.account_id == Account.id)
+        .where(RenderJob.id == job_id).with_for_update(of=Account))
+    if account is None:
         return Admission(admitted=True)
-    # the account's row is the lock: admissions of one account queue, others' run on
-    await session.execute(select(Account.id).where(Account.id == account_id).with_for_update())
+    account_id = account.id
     job = await session.get(RenderJob, job_id, with_for_update=True, populate_existing=True)
     if job is None or job.status != "queued" or job.cancel_requested:
-        return Admission(admitted=True)
+        return Admission(admitted=True, job=job, account=account)
     if job.lease_expires_at is not None and job.lease_expires_at - now > timedelta(
         seconds=HOLD_MARGIN_SECONDS + _CLOCK_SLACK_SECONDS
     ):
-        return Admission(admitted=False, duplicate=True)
+        return Admission(admitted=False, duplicate=True, job=job)
 
     limit = limits.max_active_per_account
     # the account's processing jobs and its queued jobs older than this one, one statement
@@ -118,7 +127,7 @@ async def admit(
         job.lease_expires_at = now + timedelta(seconds=wait_seconds + HOLD_MARGIN_SECONDS)
         job.backend_info = {**info, WAITING_KEY: admission.as_info()}
     await session.flush()
-    return admission
+    return replace(admission, job=job, account=account)
 
 
 def _older(job: RenderJob):

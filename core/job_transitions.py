@@ -24,6 +24,7 @@ async def start_attempt(
     after_attempt: int,
     lease_seconds: float,
     max_attempts: int,
+    job: RenderJob | None = None,
 ) -> tuple[RenderJob | None, str | None]:
     """Claim a job for its next render attempt.
 
@@ -31,9 +32,11 @@ async def start_attempt(
     for an attempt that has already moved on is stale and does nothing, as is one for a
     job another worker holds under a live lease. Returns ``(job, None)`` when claimed,
     ``(None, ended_state)`` when the job ended here (cancel requested, attempts used up),
-    ``(None, None)`` when there is nothing to do.
+    ``(None, None)`` when there is nothing to do. ``job``: the job already locked in this
+    transaction (the fair-use admission locks it), else it is loaded and locked here.
     """
-    job = await load_job(session, None, job_id, lock=True)
+    if job is None:
+        job = await load_job(session, None, job_id, lock=True)
     now = utcnow()
     if job.status in TERMINAL_STATES:
         return None, None
@@ -54,7 +57,8 @@ async def start_attempt(
         job.started_at = now
         record_event(session, job, "state", state="processing", detail={"attempt": job.attempts})
     record_event(session, job, "attempt", detail={"attempt": job.attempts})
-    await session.flush()
+    # no flush: the caller's next query (autoflush) or its commit writes the job once,
+    # with what it adds (the pipeline's output key)
     return job, None
 
 

@@ -58,7 +58,7 @@ from core.backends.base import (
     input_props,
 )
 from core.db import utcnow
-from core.delivery import deliver
+from core.delivery import Claimed, deliver
 from core.errors import InvalidTransition
 from core.models import Account, RenderJob, StorageDestination
 from core.notify import JobChange
@@ -84,24 +84,31 @@ async def announce(rt: Runtime, job_id: str, change: JobChange) -> None:
 
 async def start(rt: Runtime, job_id: str, after_attempt: int = 0) -> Next:
     w = rt.settings.worker
+    read = None  # the job as it starts processing: what its notifiers are told
     async with rt.db.transaction() as session:
-        waiting = await _admission(rt, session, job_id, after_attempt)
+        # ``fair`` holds the job and its account as the admission locked them (the
+        # session's identity map keeps them only while something does)
+        waiting, fair = await _admission(rt, session, job_id, after_attempt)
         if waiting is None:
             job, ended = await renders.start_attempt(
                 session=session, job_id=job_id, after_attempt=after_attempt,
                 lease_seconds=w.lease_seconds, max_attempts=w.max_attempts,
+                job=fair.job if fair is not None else None,
             )
             if job is not None:
                 request = await _request(rt, session, job)
                 attempt = job.attempts
+                if attempt == 1:
+                    await session.flush()
+                    read = await renders.read(session, job)
     if waiting is not None:
         return waiting
     if job is None:
         if ended:
             await notify(rt, job_id, ended)
         return Next.done()
-    if attempt == 1:
-        await notify(rt, job_id, "processing")
+    if read is not None:
+        await notify(rt, job_id, "processing", read)
     try:
         request = await assets.localise(rt, request)  # project URLs → storage links
         ref = await rt.backend.start(request)
@@ -126,8 +133,11 @@ async def start(rt: Runtime, job_id: str, after_attempt: int = 0) -> Next:
     return poll_step(rt, job_id, attempt, w.poll_interval)
 
 
-async def _admission(rt: Runtime, session, job_id: str, after_attempt: int) -> Next | None:
-    """None when the job may go on; else the step to take instead (it stays queued).
+async def _admission(
+    rt: Runtime, session, job_id: str, after_attempt: int
+) -> tuple[Next | None, fairness.Admission | None]:
+    """(None, the fair-use admission: the job and account it locked) when the job may go
+    on; else the step to take instead (it stays queued).
 
     Fair use first (per-account and per-chat-server active limits, ``core/fairness.py``);
     then only backends with a shared capacity (Remotion Lambda) are governed; see
@@ -136,15 +146,15 @@ async def _admission(rt: Runtime, session, job_id: str, after_attempt: int) -> N
     fair = await fairness.admit(session=session, job_id=job_id, limits=rt.settings.limits,
                                 wait_seconds=fair_wait, now=utcnow())
     if fair.duplicate:
-        return Next.done()
+        return Next.done(), None
     if not fair.admitted:  # parked: a job of its account ending wakes it (jobs/fair_wake.py),
         # else the reconciler once its lease runs out (no message per waiting job meanwhile)
         log.info("job %s waits for fair use (%s)", job_id, fair.as_info(),
                  extra={"job_id": job_id})
-        return Next.done()
+        return Next.done(), None
     backend = rt.backend
     if not isinstance(backend, CapacityLimited):
-        return None
+        return None, fair
     wait = rt.settings.remotion.governor_wait_seconds
     admission = await governor.admit(
         session=session, job_id=job_id, backend=backend.name, limit=backend.capacity_limit,
@@ -152,12 +162,12 @@ async def _admission(rt: Runtime, session, job_id: str, after_attempt: int) -> N
         wait_seconds=wait, now=utcnow(),
     )
     if admission.admitted:
-        return None
+        return None, fair
     if admission.duplicate:
-        return Next.done()
+        return Next.done(), None
     log.info("job %s waits for capacity (%s)", job_id, admission.as_info(),
              extra={"job_id": job_id})
-    return Next("start", job_id, after_attempt, wait)
+    return Next("start", job_id, after_attempt, wait), None
 
 
 async def _request(rt: Runtime, session, job: RenderJob) -> RenderRequest:
@@ -197,6 +207,7 @@ async def poll(rt: Runtime, job_id: str, attempt: int) -> Next:
         if job is None or job.attempts != attempt:
             return Next.done()
         ref, cancel_requested = job.backend_ref, job.cancel_requested
+        claimed = Claimed.of(job)  # a render that ended is delivered from this claim
     if ref is None:
         return await attempt_failed(rt, job_id, attempt, "the render never started", True,
                                      "lost")
@@ -207,20 +218,23 @@ async def poll(rt: Runtime, job_id: str, attempt: int) -> Next:
         status = await rt.backend.status(ref)
     except Exception as exc:  # noqa: BLE001 - the backend is unreachable for now
         return await poll_error(rt, job_id, attempt, *describe(exc))
-    return await apply_status(rt, job_id, attempt, status)
+    return await apply_status(rt, job_id, attempt, status, claimed)
 
 
-async def apply_status(rt: Runtime, job_id: str, attempt: int, status: RenderStatus) -> Next:
+async def apply_status(rt: Runtime, job_id: str, attempt: int, status: RenderStatus,
+                       claimed: Claimed | None = None) -> Next:
     """Turn what the backend reports about ``attempt`` into the job's next state.
 
     The second half of :func:`poll`; the Remotion Lambda completion webhook
     (``core/lambda_webhook.py``) calls it too. Every branch re-claims the job and checks
-    the attempt, so a status applied twice (webhook and poll) changes the job once."""
+    the attempt, so a status applied twice (webhook and poll) changes the job once —
+    but for a delivery that goes on from the claim of the poll that saw the render end
+    (``claimed``): the completion's own claim still checks the attempt."""
     await lambda_costs.record(rt, job_id, attempt, status)  # every attempt's cost (issue 15)
     if status.state in ("queued", "rendering"):
         return await _progress(rt, job_id, attempt, status)
     if status.state == "done":
-        return await deliver(rt, job_id, attempt, status)
+        return await deliver(rt, job_id, attempt, status, claimed)
     if status.state == "cancelled":
         return await end(rt, job_id, attempt, "cancelled")
     if status.state == "lost":

@@ -1,0 +1,73 @@
+"""A job's cost to the worker (issue 19): the pipeline's database transactions and
+statements for one instant job, start to completed, and what its notifiers are told.
+
+The start's transaction reads the job back for the "processing" notification before it
+commits, the delivery goes on from the claim of the poll that saw the render end, and
+the completion's transaction gives the "completed" snapshot — so the notifiers see the
+same job a fresh read would show, without a transaction of their own per change."""
+
+from __future__ import annotations
+
+from sqlalchemy import event
+
+from core import pipeline, renders
+from core.runtime import Runtime
+from tests.fixtures.api import free_port, make_api_settings
+from tests.fixtures.pipeline import TINY
+from tests.pipeline.test_local_pipeline import _submit
+
+
+class Seen:
+    def __init__(self) -> None:
+        self.changes = []
+
+    async def job_changed(self, job, change) -> None:
+        self.changes.append((change, job))
+
+
+def _count(engine) -> dict[str, int]:
+    counts = {"transactions": 0, "statements": 0}
+
+    def begin(conn) -> None:
+        counts["transactions"] += 1
+
+    def statement(conn, cursor, statement, parameters, context, executemany) -> None:
+        if not statement.startswith("BEGIN"):  # SQLite's BEGIN IMMEDIATE
+            counts["statements"] += 1
+
+    event.listen(engine.sync_engine, "begin", begin)
+    event.listen(engine.sync_engine, "before_cursor_execute", statement)
+    return counts
+
+
+async def test_an_instant_job_takes_four_transactions_and_its_notifiers_see_fresh_reads(
+    db, tmp_path, database_url, factory
+):
+    settings = make_api_settings(tmp_path, database_url, free_port(), render_backend="instant")
+    rt = Runtime(settings)
+    seen = Seen()
+    rt.notifiers.add(seen)
+    try:
+        account = await factory.account(credits_=5)
+        project = await factory.project(account)
+        job = await _submit(db, settings, account, project, TINY, enqueue=lambda _: None)
+        counts = _count(rt.db.engine)
+
+        step = await pipeline.start(rt, job.id)
+        assert step.action == "poll"
+        assert (await pipeline.poll(rt, job.id, step.attempt)).action == "none"
+
+        # start: admit + claim the attempt, then record the backend's reference;
+        # poll: claim (then deliver from it), then complete (was 7 and 22)
+        assert counts["transactions"] == 4, counts
+        assert counts["statements"] <= 14, counts
+        assert [change for change, _ in seen.changes] == ["processing", "completed"]
+        processing, completed = (j for _, j in seen.changes)
+        assert processing.status == "processing" and processing.attempts == 1
+        async with db.transaction() as s:
+            now = await renders.get(session=s, account_id=None, job_id=job.id)
+        assert completed == now  # the completion's own snapshot: what a read gives
+        assert completed.status == "completed" and completed.result_url
+        assert completed.poster_url  # the placeholder poster, stored beside the video
+    finally:
+        await rt.close()
