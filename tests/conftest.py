@@ -154,10 +154,15 @@ def _xdist_order(items: list, workers: int) -> list:
 
 
 def pytest_collection_modifyitems(config, items):
-    for item in items:
+    for item in items:  # before -m and -k deselect (make test-fast: -m "not heavy")
         item.stash[_KIND] = _kind(item)
         if _module(item) in HEAVY_MODULES:
             item.add_marker(pytest.mark.heavy)
+
+
+@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+def pytest_collection_modifyitems_last(config, items):
+    """After deselection: the shares are cut from the tests that run."""
     items.sort(key=_run_order)  # stable: the order inside each group is pytest's
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
     if worker_id() is not None and workers > 1:
