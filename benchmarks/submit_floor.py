@@ -9,8 +9,8 @@ entry, the guarded balance UPDATE, the entry's balance, the first event, one tra
 through an asyncpg pool) and LPUSHes the job id to a Redis list. The worker (``drain``)
 BRPOPs ids and commits, per job, what a job's life must at least write: processing (row +
 event), then completed (row + event), two transactions. No validation, pricing, fairness,
-idempotency, errors, logs, metrics or retries: it is not a product, it is the ceiling any
-product built from these parts (uvicorn, asyncpg, Redis) can reach here.
+idempotency, errors, logs, metrics or retries: it is not a product, it is a reference for
+what a product built from these parts (uvicorn, asyncpg, Redis) could reach here.
 """
 
 from __future__ import annotations

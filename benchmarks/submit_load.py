@@ -10,8 +10,8 @@
 5. baseline: the same SQL on PostgreSQL from a minimal asyncpg script;
 6. with ``--floor``: the floor, benchmarks/submit_floor.py on PostgreSQL + Redis: the least
    code that does a create's work (bare ASGI under uvicorn, one key lookup, the SQL of 5,
-   an LPUSH), with and without its bare 2-transaction worker draining beside it. What no
-   Python server built of these parts can beat on this machine.
+   an LPUSH; one process), with and without its bare 2-transaction worker draining beside
+   it: how far renderbot's own code is from what its parts (uvicorn, asyncpg, Redis) allow.
 
 The load generator is aiohttp (one keep-alive connection per client): it drives the
 trivial endpoint at many times renderbot's rate in the same run, so it is not what
