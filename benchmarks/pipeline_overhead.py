@@ -1,6 +1,7 @@
 """Pipeline overhead: a job's end-to-end time over the render server's own render time.
 
-    .venv/bin/python benchmarks/pipeline_overhead.py [--seconds 10] [--runs 2] [--skip-production]
+    .venv/bin/python benchmarks/pipeline_overhead.py [--seconds 10] [--runs 2]
+        [--skip-serve] [--skip-production] [--workdir DIR]
 
 For each deployment, submits ``--runs`` renders (one after another) of a ``--seconds`` s
 1280x720 30 fps "medium" clip through ``POST /v1/renders`` and times submit -> completed
@@ -167,11 +168,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="clip length (1280x720)")
     parser.add_argument("--runs", type=int, default=2, help="counted renders per deployment")
     parser.add_argument("--skip-production", action="store_true")
+    parser.add_argument("--skip-serve", action="store_true")
+    parser.add_argument("--workdir", type=Path,
+                        help="keep the processes' logs here (default: a temp dir)")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="rb-bench-") as tmp:
-        workdir = Path(tmp)
-        rows.append(("renderbot serve (embedded default)", run_serve(args, workdir)))
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        if not args.skip_serve:
+            rows.append(("renderbot serve (embedded default)", run_serve(args, workdir)))
         if not args.skip_production:
             rows.append(("renderbot api + worker (PostgreSQL + Redis)",
                          run_production(args, workdir)))
