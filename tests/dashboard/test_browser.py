@@ -84,6 +84,11 @@ def dashboard_process(request, sqlite_url, tmp_path, seed):
         log.close()
 
 
+FIGURES = ("Queued now", "Processing now", "Completed", "Failed", "Cancelled", "Failure rate",
+           "Queue wait p50", "Render time p95", "Credits debited", "Credits refunded",
+           "Lambda cost reported")
+
+
 def _figure(text: str, label: str) -> str:
     found = re.search(rf"^{re.escape(label)}\n+(.+)$", text, re.M)
     assert found, f"{label!r} is not on the page"
@@ -146,7 +151,8 @@ def test_an_operator_sees_the_health_figures_and_grants_credits_under_their_name
     want = expected(seed, admin.WINDOWS["1h"], admin.BUCKET_SECONDS["1h"])
     page = _page(browser, dashboard_process)
     _sign_in(page, "ops-alice")
-    text = _body(page, "Retry failed jobs in this window", "USD per credit")
+    # Streamlit draws a run's elements one after another: wait for every figure read below
+    text = _body(page, "Retry failed jobs in this window", "USD per credit", *FIGURES)
     page.get_by_role("button", name=re.compile(r"^Retry the \d+ failed job")).wait_for()
     ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACT), full_page=True)
