@@ -26,7 +26,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,12 +34,11 @@ sys.path.insert(0, str(REPO))
 import httpx  # noqa: E402
 
 from benchmarks.submit_load import (  # noqa: E402
-    PG_ADMIN,
     REDIS_URL,
     RENDERBOT,
     Procs,
     free_port,
-    pg_admin,
+    production_scratch,
     renderbot_env,
     seed,
     wait_healthy,
@@ -135,17 +133,8 @@ def run_serve(args, workdir: Path) -> dict:
 
 
 def run_production(args, workdir: Path) -> dict:
-    import redis
-
-    from core.migrate import upgrade
-
-    name = f"rb_bench_{uuid.uuid4().hex[:8]}"
-    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-    database_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    redis.Redis.from_url(REDIS_URL).flushdb()
     procs = Procs(workdir)
-    try:
-        upgrade(database_url)
+    with production_scratch(procs) as database_url:
         callers = asyncio.run(seed(database_url, 1, 1000))
         port = free_port()
         var = workdir / "prod-var"
@@ -157,10 +146,6 @@ def run_production(args, workdir: Path) -> dict:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, api, workdir / "api.log")
         return measure(args, "api + worker", url, var, callers)
-    finally:
-        procs.stop()
-        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        redis.Redis.from_url(REDIS_URL).flushdb()
 
 
 def main() -> None:

@@ -48,6 +48,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -364,18 +366,31 @@ def run_floor(args, workdir: Path, procs: Procs, dsn: str, database_url: str,
         procs.stop()
 
 
-def run_production(args, workdir: Path) -> dict:
+@contextmanager
+def production_scratch(procs: Procs, prefix: str = "rb_bench") -> Iterator[str]:
+    """A migrated scratch PostgreSQL database (its URL) and a flushed Redis DB for one
+    run; on the way out the run's processes stop, the database is dropped and Redis
+    flushed. Used by every benchmark's PostgreSQL + Redis run."""
     import redis
 
     from core.migrate import upgrade
 
-    name = f"rb_bench_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-    database_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
     redis.Redis.from_url(REDIS_URL).flushdb()
-    procs = Procs(workdir)
     try:
+        database_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
         upgrade(database_url)
+        yield database_url
+    finally:
+        procs.stop()
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+def run_production(args, workdir: Path) -> dict:
+    procs = Procs(workdir)
+    with production_scratch(procs) as database_url:
         callers = asyncio.run(seed(database_url, args.clients, args.requests * args.repeat))
         port = free_port()
         env = renderbot_env(
@@ -401,10 +416,6 @@ def run_production(args, workdir: Path) -> dict:
         sql = repeated(args, lambda: asyncio.run(submit_sql_baseline.run_postgres(
             dsn, accounts, args.requests)))
         return result, sql
-    finally:
-        procs.stop()
-        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        redis.Redis.from_url(REDIS_URL).flushdb()
 
 
 def main() -> None:

@@ -34,7 +34,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,13 +41,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.submit_load import (  # noqa: E402
-    PG_ADMIN,
     REDIS_URL,
     RENDERBOT,
     Procs,
     cpu_seconds,
     free_port,
-    pg_admin,
+    production_scratch,
     renderbot_env,
     seed,
 )
@@ -146,19 +144,11 @@ def run_embedded(args, workdir: Path) -> dict:
 
 
 def run_production(args, workdir: Path) -> dict:
-    import redis
-
-    from core.migrate import upgrade
     from jobs.broker import RedisBroker
     from jobs.enqueue import RENDER_QUEUE, send
 
-    name = f"rb_drain_{uuid.uuid4().hex[:8]}"
-    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-    database_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    redis.Redis.from_url(REDIS_URL).flushdb()
     procs = Procs(workdir)
-    try:
-        upgrade(database_url)
+    with production_scratch(procs, "rb_drain") as database_url:
         callers = asyncio.run(seed(database_url, args.accounts, args.jobs * (args.repeat + 1)))
         env = renderbot_env(workdir / "prod-var", free_port(), **WORKER_ENV,
                             RENDERBOT_DATABASE_URL=database_url, RENDERBOT_BROKER_URL=REDIS_URL,
@@ -175,10 +165,6 @@ def run_production(args, workdir: Path) -> dict:
         base = [asyncio.run(sql_postgres(database_url, callers, args.jobs))
                 for _ in range(args.repeat)]
         return summary(rounds, base)
-    finally:
-        procs.stop()
-        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        redis.Redis.from_url(REDIS_URL).flushdb()
 
 
 def wait_logged(log: Path, proc, text: str, within: float = 60) -> None:
