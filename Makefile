@@ -44,10 +44,11 @@ demo: install
 	$(VENV)/bin/renderbot demo
 
 # The whole suite, on TEST_WORKERS pytest-xdist workers (each its own Redis DB, PostgreSQL
-# database, render server and temp dirs; tests that start several processes run alone:
-# tests/conftest.py). Three workers on two cores: most tests wait on sockets, renders and
-# subprocesses, not on the CPU. Work stealing: an idle worker takes tests from the end of
-# another's share. TEST_WORKERS=0 runs everything in this one process.
+# database, render server and temp dirs; tests that start several processes run beside
+# in-process tests only, the other workers' shares starting with those: tests/conftest.py).
+# Three workers on two cores: most tests wait on sockets, renders and subprocesses, not on
+# the CPU. Work stealing: an idle worker takes tests from the end of another's share.
+# TEST_WORKERS=0 runs everything in this one process.
 TEST_WORKERS ?= 3
 XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist worksteal)
 
