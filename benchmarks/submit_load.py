@@ -26,8 +26,9 @@ worker drains the queue on the same machine. Every client has its own account an
 ``POST /v1/renders`` one after another; all clients run at once. Prints p50, p99 and max
 latency, throughput and the error count (anything but 202, or a transport error) per
 server, and the ratios to both baselines of the same run, in one table, with the CPU
-time the server processes (and their workers) spent per request: on a shared, loaded
-machine that figure moves less than req/s.
+time the server processes (and their workers) spent per request, counted until the
+worker has drained that run's jobs: on a shared, loaded machine that figure moves less
+than req/s.
 
 PostgreSQL: ``RENDERBOT_BENCH_PG_URL`` (default postgresql+asyncpg://postgres@127.0.0.1:5432/postgres,
 used to create and drop a scratch database); Redis: ``RENDERBOT_BENCH_REDIS_URL`` (default
@@ -215,12 +216,20 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def measured(args, url: str, callers, pids: list[int]) -> dict:
-    """``repeated`` load, with the server processes' CPU milliseconds per request."""
+def measured(args, url: str, callers, pids: list[int], settle=None) -> dict:
+    """``repeated`` load, with the server processes' CPU milliseconds per request. With
+    ``settle(n)`` (returns once n jobs in all are completed), each run's CPU is counted
+    until its jobs are drained: the worker's share of a create, not only what it did
+    while the load ran."""
+    runs = 0
 
     def once() -> dict:
+        nonlocal runs
         before = cpu_seconds(pids)
         result = asyncio.run(load(url, callers, args.requests))
+        runs += 1
+        if settle is not None:
+            settle(runs * len(callers) * args.requests)
         result["cpu_ms"] = (cpu_seconds(pids) - before) * 1000 / result["requests"]
         return result
 
@@ -329,7 +338,8 @@ def run_serve(args, workdir: Path) -> dict:
                            renderbot_env(var, port))
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, proc, workdir / "serve.log")
-        result = measured(args, url, callers, [proc.pid])
+        result = measured(args, url, callers, [proc.pid],
+                          lambda n: asyncio.run(settled(database_url, n)))
         result["completed"], result["jobs"] = asyncio.run(
             settled(database_url, args.clients * args.requests * args.repeat))
     finally:
@@ -355,13 +365,15 @@ def run_floor(args, workdir: Path, procs: Procs, dsn: str, database_url: str,
     env = dict(os.environ, PYTHONPATH=str(REPO))
     module = [sys.executable, "-m", "benchmarks.submit_floor"]
     server = procs.start("floor", [*module, "serve", str(port), dsn, REDIS_URL], env)
-    pids = [server.pid]
+    pids, settle = [server.pid], None
     if with_worker:
         pids.append(procs.start("floor-drain", [*module, "drain", "0", dsn, REDIS_URL], env).pid)
+        done_before, _ = asyncio.run(settled(database_url, 0))  # renderbot's jobs
+        settle = lambda n: asyncio.run(settled(database_url, done_before + n))  # noqa: E731
     url = f"http://127.0.0.1:{port}"
     wait_healthy(url, server, workdir / "floor.log")
     try:
-        return measured(args, url, callers, pids)
+        return measured(args, url, callers, pids, settle)
     finally:
         procs.stop()
 
@@ -402,7 +414,8 @@ def run_production(args, workdir: Path) -> dict:
         worker = procs.start("worker", [RENDERBOT, "worker", "--threads", "4"], env)
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, api, workdir / "api.log")
-        result = measured(args, url, callers, [api.pid, worker.pid])
+        result = measured(args, url, callers, [api.pid, worker.pid],
+                          lambda n: asyncio.run(settled(database_url, n)))
         result["completed"], result["jobs"] = asyncio.run(
             settled(database_url, args.clients * args.requests * args.repeat))
         procs.stop()
