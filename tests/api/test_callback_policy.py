@@ -94,6 +94,11 @@ async def test_a_host_name_is_delivered_to_the_checked_address_and_logged_withou
     assert seen[0].path == "/hook?token=s3cret"
     assert seen[0].headers["host"] == f"hooks.example:{port}"
     await _attempts(db, response.json()["id"])
-    delivered = [r.getMessage() for r in caplog.records if "delivered" in r.getMessage()]
+    # the worker logs "delivered" just after it commits the attempt row: wait for the line
+    for _ in range(100):
+        delivered = [r.getMessage() for r in caplog.records if "delivered" in r.getMessage()]
+        if delivered:
+            break
+        await asyncio.sleep(0.05)
     assert delivered and f"http://hooks.example:{port}/hook" in delivered[0]
     assert "s3cret" not in caplog.text
