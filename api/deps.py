@@ -53,16 +53,36 @@ class Caller:
     key_id: str  # a digest of the key: log and audit field, never the key (limits are per account)
 
 
-async def _live_caller(request: Request, credentials, lookup) -> Caller:
+async def _live_caller(request: Request, credentials, session: AsyncSession | None) -> Caller:
     if credentials is None or not credentials.credentials:
         raise Unauthorized("missing API key: send Authorization: Bearer <api key>")
     key = credentials.credentials
-    account_id = await lookup(key)
+    account_id = await _account_of(request.app.state.rt.db, key, session)
     if account_id is None:
         raise Unauthorized("unknown or revoked API key")
     key_id = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:16]
     request.state.account_id = account_id
     return Caller(account_id=account_id, key_id=key_id)
+
+
+async def _account_of(db: Database, key: str, session: AsyncSession | None) -> str | None:
+    """The account of a live key, looked up in the request's unit of work where
+    ``Database.lookup`` says (``session``), or in short transactions of its own (None).
+    ``last_used_at`` (written at most once a minute) goes in the transaction the lookup
+    ran in when that is the request's: a second transaction while the request holds its
+    connection would need two connections per request."""
+    async with (db.read() if session is None else db.lookup(session)) as reader:
+        live = await accounts.live_api_key(session=reader, key=key)
+    if live is None:
+        return None
+    account_id, touch = live
+    if touch is not None:
+        if reader is session:
+            await accounts.touch_api_key(session=session, key_id=touch)
+        else:  # its own: on SQLite the writer is free until the route's first statement
+            async with db.transaction() as writer:
+                await accounts.touch_api_key(session=writer, key_id=touch)
+    return account_id
 
 
 async def caller(
@@ -77,27 +97,9 @@ async def caller(
     own, so the route's own work (a DNS lookup of a callback URL, ...) happens before it
     takes the write lock and the lookup never waits for a writer; on PostgreSQL the
     request's own transaction (a plain SELECT takes no lock), so a request takes one
-    connection and one BEGIN, not two. ``last_used_at`` (written at most once a minute)
-    goes in the same transaction as the lookup's request: a second transaction while the
-    request holds its connection would need two connections per request.
+    connection and one BEGIN, not two.
     """
-    db = request.app.state.rt.db
-
-    async def lookup(key: str) -> str | None:
-        async with db.lookup(session) as reader:
-            live = await accounts.live_api_key(session=reader, key=key)
-        if live is None:
-            return None
-        account_id, touch = live
-        if touch is not None:
-            if reader is session:
-                await accounts.touch_api_key(session=session, key_id=touch)
-            else:  # SQLite: the writer is free until the route's first statement
-                async with db.transaction() as writer:
-                    await accounts.touch_api_key(session=writer, key_id=touch)
-        return account_id
-
-    return await _live_caller(request, credentials, lookup)
+    return await _live_caller(request, credentials, session)
 
 
 async def caller_alone(
@@ -107,20 +109,7 @@ async def caller_alone(
     """``caller`` for the routes that don't use the request's unit of work and spend a
     while on the network (a still render, a bucket check): the key is checked in short
     transactions of its own, so no connection is held while the route works."""
-    db = request.app.state.rt.db
-
-    async def lookup(key: str) -> str | None:
-        async with db.read() as s:
-            live = await accounts.live_api_key(session=s, key=key)
-        if live is None:
-            return None
-        account_id, touch = live
-        if touch is not None:
-            async with db.transaction() as s:
-                await accounts.touch_api_key(session=s, key_id=touch)
-        return account_id
-
-    return await _live_caller(request, credentials, lookup)
+    return await _live_caller(request, credentials, None)
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
