@@ -23,15 +23,22 @@ bearer = HTTPBearer(
 )
 
 
-def runtime(request: Request) -> Runtime:
+def runtime_of(request: Request) -> Runtime:
+    """The app's runtime, for code that has the request (the dependencies below wrap it)."""
     return request.app.state.rt
 
 
-def settings(request: Request) -> Settings:
+# ``async def`` although they await nothing: FastAPI runs a plain ``def`` dependency in its
+# thread pool, a thread hop per request for an attribute read.
+async def runtime(request: Request) -> Runtime:
+    return request.app.state.rt
+
+
+async def settings(request: Request) -> Settings:
     return request.app.state.rt.settings
 
 
-def database(request: Request) -> Database:
+async def database(request: Request) -> Database:
     return request.app.state.rt.db
 
 

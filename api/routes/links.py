@@ -20,7 +20,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 
-from api.deps import Session, SettingsDep, runtime
+from api.deps import Session, SettingsDep, runtime_of
 from api.errors import LinkRefused
 from api.schemas import errors
 from core import downloads
@@ -57,7 +57,7 @@ async def download(
         detail={"user_agent": (request.headers.get("user-agent") or "")[:200]},
     )
     # the default storage, or the creator's own bucket the job's video went to
-    storage = await destinations.storage_of(runtime(request), session, found.destination_id)
+    storage = await destinations.storage_of(runtime_of(request), session, found.destination_id)
     url = await storage.download_url(
         key=found.key, bucket=found.bucket, expires_in=settings.api.media_link_seconds,
         filename=found.filename,
@@ -85,7 +85,7 @@ async def poster(
     if verdict != "ok":
         raise LinkRefused(expired=verdict == "expired")
     found = await downloads.poster_of(session=session, job_id=job_id)
-    storage = await destinations.storage_of(runtime(request), session, found.destination_id)
+    storage = await destinations.storage_of(runtime_of(request), session, found.destination_id)
     url = await storage.download_url(key=found.key, bucket=found.bucket,
                                      expires_in=settings.api.media_link_seconds)
     return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
@@ -109,7 +109,7 @@ async def media(
     filename: Annotated[str | None, Query(max_length=255)] = None,
 ) -> FileResponse:
     """A file of the local storage, behind a signed, expiring link (range requests work)."""
-    storage = runtime(request).storage
+    storage = runtime_of(request).storage
     if storage.name != "local":
         raise NotFound("file", key)
     try:

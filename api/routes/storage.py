@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, SecretStr
 
-from api.deps import CallerAloneDep, CallerDep, Session, SettingsDep, runtime
+from api.deps import CallerAloneDep, CallerDep, Session, SettingsDep, runtime_of
 from api.schemas import errors
 from core.storage import destinations
 from core.storage.destinations import DestinationRead, DestinationSpec
@@ -40,7 +40,7 @@ async def set_storage(
         secret_access_key=body.secret_access_key.get_secret_value(),
     )
     return await destinations.set_(
-        db=runtime(request).db, settings=settings, account_id=caller.account_id, spec=spec,
+        db=runtime_of(request).db, settings=settings, account_id=caller.account_id, spec=spec,
     )
 
 
