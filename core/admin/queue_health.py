@@ -16,163 +16,46 @@ Definitions (for a window ``[start, end)``):
   ``finished_at − started_at`` of jobs completed in it; percentiles are nearest-rank,
   over the latest ``PERCENTILE_SAMPLE`` (10,000) such jobs of the window;
 * credits debited / refunded = ledger entries created in the window.
+
+The report's shapes and windows are in :mod:`core.admin.health_models`, the thresholds
+and red/amber rules in :mod:`core.admin.health_rules`, the broker's queue depth in
+:mod:`core.admin.broker`; every name stays importable from here.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
-from pydantic import BaseModel
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.admin.sql import epoch, floor_int
-from core.db import utcnow
-from core.errors import (
-    InvalidInput,
+from core.admin.broker import BROKER_NAMESPACE, BROKER_QUEUE, BrokerStats, _is_redis, broker_stats
+from core.admin.health_models import (
+    BUCKET_SECONDS,
+    WINDOW_LABELS,
+    WINDOWS,
+    Bucket,
+    Health,
+    LambdaCost,
+    Percentiles,
+    Rule,
+    Target,
+    Window,
+    window,
 )
+from core.admin.health_rules import Thresholds, _pct, _rate, _rules, _status
+from core.admin.sql import epoch, floor_int
 from core.models import CreditEntry, JobEvent, LambdaAttemptCost, RenderJob
 
-WINDOWS: dict[str, timedelta] = {
-    "15m": timedelta(minutes=15),
-    "1h": timedelta(hours=1),
-    "24h": timedelta(hours=24),
-    "7d": timedelta(days=7),
-}
-WINDOW_LABELS = {"15m": "last 15 min", "1h": "last hour", "24h": "last 24 h", "7d": "last 7 days"}
-BUCKET_SECONDS = {"15m": 60, "1h": 300, "24h": 3600, "7d": 6 * 3600}
+__all__ = [
+    "BROKER_NAMESPACE", "BROKER_QUEUE", "BUCKET_SECONDS", "PERCENTILE_SAMPLE", "WINDOWS",
+    "WINDOW_LABELS", "BrokerStats", "Bucket", "Health", "LambdaCost", "Percentiles", "Rule",
+    "Target", "Thresholds", "Window", "broker_stats", "health", "window",
+]
+
 PERCENTILE_SAMPLE = 10_000  # percentiles over at most the latest 10,000 jobs of a window
-
-# Dramatiq's RedisBroker keys (dramatiq/brokers/redis/dispatch.lua), namespace "dramatiq",
-# queue "renders" (jobs/enqueue.py): list <ns>:<q> holds ready message ids, hash
-# <ns>:<q>.msgs every message not yet acked (ready + being worked on), hash
-# <ns>:<q>.DQ.msgs the delayed ones, sorted set <ns>:<q>.XQ the dead letters.
-BROKER_NAMESPACE = "dramatiq"
-BROKER_QUEUE = "renders"
-
-
-class Window(BaseModel):
-    key: str
-    label: str
-    start: datetime
-    end: datetime
-    bucket_seconds: int
-
-
-def window(key: str, now: datetime | None = None) -> Window:
-    if key not in WINDOWS:
-        raise InvalidInput("window", f"must be one of {', '.join(WINDOWS)}")
-    end = now or utcnow()
-    return Window(key=key, label=WINDOW_LABELS[key], start=end - WINDOWS[key], end=end,
-                  bucket_seconds=BUCKET_SECONDS[key])
-
-
-class Percentiles(BaseModel):
-    count: int = 0  # matching jobs in the window
-    sample: int = 0  # the latest ones the percentiles are taken over
-    p50: float | None = None
-    p95: float | None = None
-
-
-class Bucket(BaseModel):
-    start: datetime
-    completed: int = 0
-    failed: int = 0
-    cancelled: int = 0
-
-
-class Target(BaseModel):
-    name: str
-    value: float | None  # None: nothing to measure in this window
-    target: str
-    met: bool | None
-    sample: int
-
-
-class Rule(BaseModel):
-    level: Literal["red", "amber"]
-    text: str
-
-
-class BrokerStats(BaseModel):
-    url: str
-    ready: int = 0
-    delayed: int = 0
-    in_flight: int = 0
-    dead_letters: int = 0
-    error: str | None = None
-
-
-class LambdaCost(BaseModel):
-    jobs: int
-    cost_reported: float  # USD, as reported by Remotion Lambda, of the delivered attempts
-    credits_charged: int
-    # every attempt's reported cost (completed, failed, retried, cancelled): attempts whose
-    # cost was last updated in the window (lambda_attempt_cost, core/lambda_costs.py)
-    attempts: int = 0
-    attempts_cost: float = 0.0
-
-    @property
-    def total_cost(self) -> float:
-        """What Lambda cost: all attempts when they are recorded, else the delivered ones."""
-        return self.attempts_cost if self.attempts else self.cost_reported
-
-    @property
-    def cost_per_credit(self) -> float | None:
-        return self.total_cost / self.credits_charged if self.credits_charged else None
-
-
-class Health(BaseModel):
-    window: Window
-    queued: int
-    processing: int
-    oldest_queued_job_id: str | None
-    oldest_queued_age: float | None  # seconds
-    created: int
-    completed: int
-    failed: int
-    cancelled: int
-    failure_rate: float | None
-    attempts: int
-    attempt_errors: int
-    throughput: list[Bucket]
-    queue_wait: Percentiles
-    render_time: Percentiles
-    credits_debited: int
-    credits_refunded: int
-    lambda_cost: LambdaCost | None
-    broker: BrokerStats | None
-    targets: list[Target]
-    status: Literal["green", "amber", "red"]
-    status_rule: str
-    rules: list[Rule]
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """The seed's targets (amber when missed) and the lines past which it is red."""
-
-    success_target: float = 0.95
-    error_target: float = 0.02
-    download_target: float = 0.90
-    success_red: float = 0.80
-    error_red: float = 0.10
-    red_min_sample: int = 10  # fewer finished jobs than this can only make it amber
-    queued_age_amber: float = 5 * 60
-    queued_age_red: float = 30 * 60
-    wait_p95_amber: float = 5 * 60
-
-
-def _rate(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
-
-
-def _pct(value: float) -> str:
-    return f"{value * 100:.1f}%"
 
 
 async def health(
@@ -386,70 +269,3 @@ async def _percentiles(
 def _ms(value) -> float | None:
     return None if value is None else round(float(value), 3)  # SQLite's julianday: ~0.1 ms
 
-
-def _rules(
-    t: Thresholds, *, success, error_rate, usage, sample, oldest_age, wait_p95, broker
-) -> list[Rule]:
-    rules: list[Rule] = []
-    big = sample >= t.red_min_sample
-    if broker is not None and broker.error:
-        rules.append(Rule(level="red", text=f"broker unreachable: {broker.error}"))
-    if success is not None and big and success < t.success_red:
-        rules.append(Rule(level="red", text=f"success rate {_pct(success)} < {_pct(t.success_red)}"))
-    if error_rate is not None and big and error_rate >= t.error_red:
-        rules.append(Rule(level="red", text=f"error rate {_pct(error_rate)} ≥ {_pct(t.error_red)}"))
-    if oldest_age is not None and oldest_age > t.queued_age_red:
-        rules.append(Rule(level="red", text=f"oldest queued job waiting {oldest_age / 60:.0f} min"
-                                            f" > {t.queued_age_red / 60:.0f} min"))
-    if success is not None and not success > t.success_target:
-        rules.append(Rule(level="amber", text=f"success rate {_pct(success)} ≤ target "
-                                              f"{_pct(t.success_target)}"))
-    if error_rate is not None and not error_rate < t.error_target:
-        rules.append(Rule(level="amber", text=f"error rate {_pct(error_rate)} ≥ target "
-                                              f"{_pct(t.error_target)}"))
-    if usage is not None and not usage > t.download_target:
-        rules.append(Rule(level="amber", text=f"download-link usage {_pct(usage)} ≤ target "
-                                              f"{_pct(t.download_target)}"))
-    if oldest_age is not None and oldest_age > t.queued_age_amber:
-        rules.append(Rule(level="amber", text=f"oldest queued job waiting {oldest_age / 60:.0f}"
-                                              f" min > {t.queued_age_amber / 60:.0f} min"))
-    if wait_p95 is not None and wait_p95 > t.wait_p95_amber:
-        rules.append(Rule(level="amber", text=f"queue wait p95 {wait_p95:.0f} s > "
-                                              f"{t.wait_p95_amber:.0f} s"))
-    if broker is not None and broker.dead_letters:
-        rules.append(Rule(level="amber", text=f"{broker.dead_letters} dead-lettered message(s)"))
-    return rules
-
-
-def _status(rules: list[Rule]) -> tuple[Literal["green", "amber", "red"], str]:
-    for level in ("red", "amber"):
-        for rule in rules:
-            if rule.level == level:
-                return level, rule.text  # type: ignore[return-value]
-    return "green", "every target met, queue moving"
-
-
-def _is_redis(url: str) -> bool:
-    return url.startswith(("redis://", "rediss://", "unix://"))
-
-
-async def broker_stats(url: str) -> BrokerStats:
-    """Depth of the render queue and its dead letters in Dramatiq's Redis keys."""
-    import redis.asyncio as aioredis
-
-    safe_url = url.split("@")[-1] if "@" in url else url
-    base = f"{BROKER_NAMESPACE}:{BROKER_QUEUE}"
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        async with client.pipeline(transaction=False) as pipe:
-            pipe.llen(base)
-            pipe.hlen(f"{base}.msgs")
-            pipe.hlen(f"{base}.DQ.msgs")
-            pipe.zcard(f"{base}.XQ")
-            ready, unacked, delayed, dead = await pipe.execute()
-    except Exception as exc:  # noqa: BLE001 - any failure is shown, not raised
-        return BrokerStats(url=safe_url, error=f"{exc.__class__.__name__}: {exc}"[:200])
-    finally:
-        await client.aclose()
-    return BrokerStats(url=safe_url, ready=ready, delayed=delayed,
-                       in_flight=max(0, unacked - ready), dead_letters=dead)
