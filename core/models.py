@@ -206,6 +206,11 @@ class RenderJob(Base):
         UTCDateTime, default=utcnow, onupdate=utcnow
     )
 
+    @property
+    def has_callback(self) -> bool:
+        """The job reports to a ``callback_url`` (set when it is created, never changed)."""
+        return bool(self.callback_url)
+
 
 class JobEvent(Base):
     """Append-only history of a job: state changes, progress, attempts, admin actions."""

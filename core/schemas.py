@@ -93,6 +93,9 @@ class JobRead(_Read):
     backend: str
     cancel_requested: bool = False
     origin: dict[str, Any] = {}
+    # whether the job has a callback_url (the worker's callback notifier skips a lookup);
+    # None: not known (built without the job's row). Never serialized.
+    has_callback: bool | None = Field(None, exclude=True)
 
     @property
     def is_final(self) -> bool:

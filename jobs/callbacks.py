@@ -176,19 +176,22 @@ class CallbackNotifier:
         final = event_type != "render.progress"
         if not final and not self.throttle.allow(job.id):
             return
-        if not await self._has_callback(job.id):
+        if not await self._has_callback(job):
             return
         if final:
             self.throttle.forget(job.id)
             self._urls.pop(job.id, None)
         actor().send(job.id, event_type, callbacks.new_event_id(), 1)
 
-    async def _has_callback(self, job_id: str) -> bool:
+    async def _has_callback(self, job: JobRead) -> bool:
+        job_id = job.id
         if job_id in self._urls:
             self._urls.move_to_end(job_id)
             return self._urls[job_id]
-        async with self.rt.db.transaction() as session:
-            found = bool(await callbacks.callback_url(session=session, job_id=job_id))
+        found = job.has_callback  # read from the job's row with the rest: no lookup
+        if found is None:
+            async with self.rt.db.transaction() as session:
+                found = bool(await callbacks.callback_url(session=session, job_id=job_id))
         self._urls[job_id] = found
         while len(self._urls) > self.cache_size:
             self._urls.popitem(last=False)
