@@ -71,3 +71,39 @@ async def test_an_instant_job_takes_four_transactions_and_its_notifiers_see_fres
         assert completed.poster_url  # the placeholder poster, stored beside the video
     finally:
         await rt.close()
+
+
+async def test_the_callback_notifier_reads_the_callback_flag_from_the_job_it_is_told_about(
+    db, tmp_path, database_url, factory
+):
+    """Whether a job has a ``callback_url`` comes with the job's row (``has_callback``):
+    the notifier looks it up in a transaction of its own only for a snapshot built
+    without the row, and its answer is the same either way."""
+    from jobs.callbacks import CallbackNotifier
+
+    settings = make_api_settings(tmp_path, database_url, free_port(), render_backend="instant")
+    rt = Runtime(settings)
+    try:
+        account = await factory.account(credits_=5)
+        project = await factory.project(account)
+        reads = {}
+        for name, url in (("plain", None), ("hooked", "https://hooks.example.com/r")):
+            async with db.transaction() as s:
+                submitted = await renders.submit(
+                    session=s, settings=settings, account_id=account, project_id=project,
+                    render_settings=TINY, callback_url=url, enqueue=lambda _: None)
+            async with db.transaction() as s:
+                reads[name] = await renders.get(session=s, account_id=None,
+                                                job_id=submitted.job.id)
+        counts = _count(rt.db.engine)
+        assert reads["plain"].has_callback is False and reads["hooked"].has_callback is True
+        assert await CallbackNotifier(rt)._has_callback(reads["plain"]) is False
+        assert await CallbackNotifier(rt)._has_callback(reads["hooked"]) is True
+        assert counts["transactions"] == 0, counts
+        # never serialized: not in the contract's Job, callbacks or chat state
+        assert "has_callback" not in reads["hooked"].model_dump()
+        unknown = reads["hooked"].model_copy(update={"has_callback": None})
+        assert await CallbackNotifier(rt)._has_callback(unknown) is True
+        assert counts["transactions"] == 1, counts
+    finally:
+        await rt.close()
