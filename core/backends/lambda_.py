@@ -63,41 +63,25 @@ boto3 session and client (sessions are not thread-safe).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import math
-import re
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
-import botocore.exceptions
 from botocore.config import Config
 from remotion_lambda import (
     CustomCredentials,
     LogLevel,
     Privacy,
-    RemotionClient,
     RenderMediaParams,
     Webhook,
 )
-from remotion_lambda.exception import (
-    RemotionException,
-    RemotionInvalidArgumentException,
-    RemotionRenderingOutputError,
-)
 from remotion_lambda.version import VERSION
 
+from core.backends import lambda_call_errors as call_errors
+from core.backends import lambda_progress as progress_status
 from core.backends.base import RenderError, RenderRequest, RenderStatus, Started
-from core.backends.lambda_errors import (
-    classify_errors,
-    first_line,
-    is_flaky,
-    one_line,
-)
+from core.backends.lambda_errors import first_line, one_line
+from core.backends.lambda_sdk import OneLambdaClient, RemotionSdk
 from core.render.encoding import codec_settings
 from core.render.lambda_planner import LambdaPlan, plan
 from core.render.lambda_planner import check as check_plan
@@ -107,72 +91,24 @@ from core.storage.base import Storage, join_key
 
 log = logging.getLogger("renderbot.lambda")
 
-# An Unhandled error of the start call that says the function itself died.
-_CRASHED_START = ("Runtime exited", "Task timed out", "Runtime.ExitError")
 MAX_CUSTOM_DATA = 1024  # Remotion's limit on the webhook's customData (bytes of JSON)
 # What Remotion's ``status`` answers (Unhandled, S3 NoSuchKey) for a render id whose
 # progress file does not exist — the real function's words, not "No render with ID".
 MISSING_KEY = "The specified key does not exist"
-_FUNCTION_VERSION = re.compile(r"which has the version (\d+\.\d+\.\d+)")
+
+# Their old names here, before the SDK pool, the error mapping and the progress mapping
+# moved to lambda_sdk.py, lambda_call_errors.py and lambda_progress.py.
+_OneLambdaClient = OneLambdaClient
+_Sdk = RemotionSdk
+_CRASHED_START = call_errors.CRASHED_START
+_FUNCTION_VERSION = call_errors.FUNCTION_VERSION
+_one_line = call_errors.pipeline_error
+_code = call_errors.error_code
+_eta = progress_status.eta
 
 
 class LambdaNotConfigured(ValueError):
     """Settings missing for ``RENDERBOT_RENDER_BACKEND=lambda``."""
-
-
-class _OneLambdaClient(RemotionClient):
-    """The SDK makes a new boto3 Lambda client for every call (remotion-lambda 4.0.527,
-    ``_invoke_lambda``): tens of ms of CPU per poll, which capped how many renders one
-    worker keeps polled (``benchmarks/lambda_polling.py``). One client per SDK thread."""
-
-    _lambda_client: Any = None
-
-    def _create_lambda_client(self) -> Any:
-        if self._lambda_client is None:
-            self._lambda_client = super()._create_lambda_client()
-        return self._lambda_client
-
-
-class _Sdk:
-    """Runs the blocking SDK on a thread pool, one RemotionClient (and boto3 session) per
-    thread."""
-
-    def __init__(
-        self, *, region: str, serve_url: str, function_name: str, config: Config,
-        force_path_style: bool, threads: int,
-    ) -> None:
-        self.region = region
-        self.serve_url = serve_url
-        self.function_name = function_name
-        self.config = config
-        self.force_path_style = force_path_style
-        self._local = threading.local()
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="remotion-sdk")
-
-    def client(self) -> RemotionClient:
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = _OneLambdaClient(
-                region=self.region, serve_url=self.serve_url, function_name=self.function_name,
-                session=boto3.session.Session(region_name=self.region), config=self.config,
-                force_path_style=self.force_path_style,
-            )
-            self._local.client = client
-        return client
-
-    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, lambda: getattr(self.client(), method)(*args, **kwargs)
-        )
-
-    async def run(self, fn: Any) -> Any:
-        """``fn(boto3 session)`` on the pool (the thread's own session)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(self.client().session))
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 class LambdaBackend:
@@ -209,7 +145,7 @@ class LambdaBackend:
             connect_timeout=self.config.connect_timeout,
             read_timeout=self.config.read_timeout,
         )
-        self.sdk = _Sdk(
+        self.sdk = RemotionSdk(
             region=region, serve_url=serve_url, function_name=function_name, config=boto_config,
             force_path_style=self.config.force_path_style, threads=self.config.sdk_threads,
         )
@@ -405,37 +341,8 @@ class LambdaBackend:
 
     def status_from_progress(self, data: dict[str, Any]) -> RenderStatus:
         """Map Remotion's progress object (``getRenderProgress``) to a RenderStatus."""
-        costs = data.get("costs") or {}
-        cost = costs.get("accruedSoFar") if isinstance(costs, dict) else None
-        info = {
-            "frames_rendered": data.get("framesRendered"),
-            "chunks": data.get("chunks"),
-            "lambdas_invoked": data.get("lambdasInvoked"),
-            "cost_so_far": cost,
-        }
-        if data.get("done"):
-            out_bucket = data.get("outBucket") or self.output_bucket
-            return RenderStatus(
-                state="done", progress=1.0,
-                output_key=self.caller_key(data.get("outKey"), out_bucket),
-                # the storage's own bucket is None on the job, as with the local backend
-                output_bucket=None if out_bucket == self.output_bucket else out_bucket,
-                output_size=data.get("outputSizeInBytes"), cost=cost,
-                info={**info, "time_to_finish_ms": data.get("timeToFinish")},
-            )
-        errors = [e for e in (data.get("errors") or []) if isinstance(e, dict)]
-        if data.get("fatalErrorEncountered") or any(
-            e.get("isFatal") and not e.get("willRetry") for e in errors
-        ):
-            state, message, retryable, kind = classify_errors(
-                errors or [{"message": "unknown error"}])
-            return RenderStatus(state=state, error=message, retryable=retryable, cost=cost,
-                                info=info, error_kind=kind)
-        fraction = float(data.get("overallProgress") or 0.0)
-        return RenderStatus(
-            state="rendering", progress=max(0.0, min(1.0, fraction)),
-            eta_seconds=_eta(data, fraction), cost=cost, info=info,
-        )
+        return progress_status.status_from_progress(
+            data, output_bucket=self.output_bucket, output_prefix=self.output_prefix)
 
     async def _render_exists(self, bucket: str, render_id: str) -> bool:
         """Whether Remotion's bucket still holds anything of the render (its progress
@@ -456,12 +363,8 @@ class LambdaBackend:
 
     def caller_key(self, out_key: str | None, out_bucket: str | None) -> str | None:
         """The key the storage adapter knows (without its prefix) for an object key."""
-        if not out_key:
-            return None
-        prefix = self.output_prefix.strip("/")
-        if out_bucket == self.output_bucket and prefix and out_key.startswith(prefix + "/"):
-            return out_key[len(prefix) + 1:]
-        return out_key
+        return progress_status.caller_key(out_key, out_bucket, output_bucket=self.output_bucket,
+                                          output_prefix=self.output_prefix)
 
     async def cancel(self, ref: str) -> None:
         bucket, render_id = _split_ref(ref)
@@ -477,76 +380,14 @@ class LambdaBackend:
     # -- error mapping ---------------------------------------------------------------
 
     def _start_error(self, exc: Exception) -> RenderError:
-        if isinstance(exc, botocore.exceptions.ClientError):
-            return RenderError(self._client_error_message(exc, "start"), retryable=False)
-        if isinstance(exc, botocore.exceptions.BotoCoreError):
-            return RenderError(
-                f"Remotion Lambda could not be reached after {self.config.invoke_max_attempts} "
-                f"tries ({type(exc).__name__})", retryable=False,
-            )
-        message = str(exc)
-        if "Version mismatch" in message:
-            return RenderError(self._version_message(message), retryable=False)
-        if isinstance(exc, RemotionInvalidArgumentException):
-            return RenderError(f"invalid Remotion Lambda request: {first_line(message)}",
-                               retryable=False)
-        if isinstance(exc, RemotionRenderingOutputError):
-            if "returned an error" in message and (
-                is_flaky(message) or any(m in message for m in _CRASHED_START)
-            ):
-                return RenderError(f"Remotion Lambda crashed: {first_line(message)}",
-                                   retryable=True)
-            return RenderError(f"Remotion Lambda refused the render: {first_line(message)}",
-                               retryable=False)
-        if isinstance(exc, RemotionException):
-            return RenderError(f"Remotion Lambda: {first_line(message)}", retryable=True)
-        return RenderError(f"Remotion Lambda start failed ({type(exc).__name__})", retryable=True)
+        return call_errors.start_error(
+            exc, invoke_max_attempts=self.config.invoke_max_attempts,
+            function_name=self.function_name, region=self.region)
 
     def _status_error(self, exc: Exception) -> RenderError:
-        message = str(exc)
-        if isinstance(exc, botocore.exceptions.ClientError):
-            code = _code(exc)
-            permanent = code in ("ResourceNotFoundException", "AccessDeniedException",
-                                 "UnrecognizedClientException", "InvalidSignatureException")
-            return RenderError(self._client_error_message(exc, "status"),
-                               retryable=not permanent)
-        if isinstance(exc, botocore.exceptions.BotoCoreError):
-            return RenderError(f"Remotion Lambda could not be reached ({type(exc).__name__})",
-                               retryable=True)
-        if "Version mismatch" in message:
-            return RenderError(self._version_message(message), retryable=False)
-        return RenderError(f"Remotion Lambda progress failed: {first_line(message)}",
-                           retryable=True)
-
-    def _client_error_message(self, exc: botocore.exceptions.ClientError, op: str) -> str:
-        code = _code(exc)
-        if code == "TooManyRequestsException" or code in ("Throttling", "ThrottlingException"):
-            reason = exc.response.get("Reason") or exc.response.get("Error", {}).get("Message")
-            return (f"AWS Lambda is throttling renderbot ({reason or 'rate exceeded'}); gave up "
-                    f"after {self.config.invoke_max_attempts} tries")
-        if code == "ResourceNotFoundException":
-            return (f"the Remotion Lambda function {self.function_name!r} does not exist in "
-                    f"{self.region}: deploy it with `npm run deploy:lambda --prefix remotion`")
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return f"AWS Lambda {op} failed: {code or 'error'}" + (f" (HTTP {status})" if status else "")
-
-    def _version_message(self, message: str) -> str:
-        found = _FUNCTION_VERSION.search(message)
-        theirs = f" (it is {found.group(1)})" if found else ""
-        return (f"the deployed Remotion Lambda function is not version {VERSION}{theirs}, "
-                "renderbot's pinned Remotion: deploy the matching function with `npm run "
-                "deploy:lambda --prefix remotion` and update RENDERBOT_REMOTION_FUNCTION_NAME")
-
-
-def _one_line(error: RenderError) -> RenderError:
-    """The start/status error as the pipeline gets it: the message (admins), at most one
-    line; the creator reads what ``core.job_errors`` says of kind ``lambda``."""
-    return RenderError(one_line(str(error)), retryable=error.retryable,
-                       kind=error.kind or "lambda")
-
-
-def _code(exc: botocore.exceptions.ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "") or "")
+        return call_errors.status_error(
+            exc, invoke_max_attempts=self.config.invoke_max_attempts,
+            function_name=self.function_name, region=self.region)
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
@@ -555,12 +396,3 @@ def _split_ref(ref: str) -> tuple[str, str]:
         raise RenderError(f"not a Lambda render reference: {ref!r}", retryable=False,
                           kind="lambda")
     return bucket, render_id
-
-
-def _eta(data: dict[str, Any], fraction: float) -> float | None:
-    meta = data.get("renderMetadata") or {}
-    started = meta.get("startedDate") if isinstance(meta, dict) else None
-    if not started or fraction < 0.05:
-        return None
-    elapsed = max(0.0, time.time() - float(started) / 1000.0)
-    return math.ceil(elapsed * (1.0 - fraction) / fraction)
