@@ -23,22 +23,22 @@ what goes when:
   call the sender takes the message's lease and checks no process delivered an equal or
   newer state (else the state is ``stale``: done, nothing sent); a busy lease or a shared
   budget says ``wait``. A library-level retry of the call asks :func:`still_current`
-  first, so a re-send never carries an older state than the newest delivered or pending.
+  first, so a re-send never carries an older state than the newest delivered or pending
+  (that part in :mod:`bots.paced_delivery`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from bots.paced_delivery import SharedDelivery, still_current
 from bots.slots import (
     OK,
     STALE,
@@ -64,23 +64,9 @@ __all__ = ["OK", "STALE", "Outcome", "PacedSender", "Slot", "Stats", "TokenBucke
 
 _FINISHED_KEPT = 10_000  # finished keys remembered before the older-than-an-hour ones go
 _FLUSH_POLL = 0.02  # seconds between flush()'s looks
-_BUSY_WAIT = 0.05  # seconds before looking again at a message another process is sending
-
-# The call in flight on this task: "may a library-level retry re-send it?" (see still_current)
-_current_call: contextvars.ContextVar[Callable[[], Awaitable[bool]] | None] = \
-    contextvars.ContextVar("renderbot_paced_call", default=None)
 
 
-async def still_current() -> bool:
-    """For a client library's retry handler, right before it re-sends: True when the call
-    in flight still carries the newest state of its message (no newer one is pending here,
-    none equal or newer was delivered by any process, the message's lease is still ours).
-    True outside a paced call."""
-    check = _current_call.get()
-    return True if check is None else await check()
-
-
-class PacedSender:
+class PacedSender(SharedDelivery):
     """Sends the newest state of each slot, paced; subclasses add the platform.
 
     Create it anywhere; it starts its task on the running loop at the first :meth:`_put`.
@@ -309,11 +295,6 @@ class PacedSender:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _publish(self, key: tuple, rank: tuple) -> None:
-        from bots.shared_state import mark
-
-        await self.shared.pending("|".join(map(str, key)), mark(rank))
-
     def _start(self, slot: Slot) -> None:
         slot.in_flight = True
         self._in_flight += 1
@@ -355,53 +336,6 @@ class PacedSender:
             self._failed(slot, now, outcome.detail)
         if self._wake is not None:
             self._wake.set()
-
-    async def _deliver(self, slot: Slot, version: int) -> Outcome:
-        """The call, under the message's shared lease and version check."""
-        shared = self.shared
-        if shared is None:
-            return await self._call_guarded(slot, version, None)
-        from bots.shared_state import mark
-
-        key, mark_, hold = "|".join(map(str, slot.key)), mark(slot.rank), self._lease_seconds()
-        owner = f"{self._owner}:{version}"
-        claim, seconds = await shared.claim(key, mark_, owner, hold,
-                                            0.0 if slot.terminal else self.interval)
-        if claim == "stale":
-            return STALE
-        if claim == "busy":
-            return wait(_BUSY_WAIT)
-        if claim == "wait":  # another process edited the message within the interval
-            return Outcome("wait", "interval", seconds)
-        delivered = False
-        try:
-            seconds = await self._shared_admit(slot)
-            if seconds > 0:
-                return wait(seconds)
-
-            async def current() -> bool:
-                return await shared.current(key, mark_, owner, hold)
-
-            outcome = await self._call_guarded(slot, version, current)
-            if outcome.kind == "ok":
-                await shared.delivered(key, mark_, owner)
-                delivered = True
-            return outcome
-        finally:
-            if not delivered:
-                await shared.release(key, owner)
-
-    async def _call_guarded(self, slot: Slot, version: int, shared_current) -> Outcome:
-        async def check() -> bool:
-            if slot.version != version:
-                return False  # a newer state waits here: send that one instead
-            return True if shared_current is None else await shared_current()
-
-        token = _current_call.set(check)
-        try:
-            return await self._call(slot)
-        finally:
-            _current_call.reset(token)
 
     def _superseded(self, slot: Slot, version: int) -> None:
         """Another process delivered this state or a newer one: nothing to send for it."""
