@@ -11,7 +11,9 @@
 6. with ``--floor``: the floor, benchmarks/submit_floor.py on PostgreSQL + Redis: the least
    code that does a create's work (bare ASGI under uvicorn, one key lookup, the SQL of 5,
    an LPUSH; one process), with and without its bare 2-transaction worker draining beside
-   it: how far renderbot's own code is from what its parts (uvicorn, asyncpg, Redis) allow.
+   it: how far renderbot's own code is from what its parts (uvicorn, asyncpg, Redis) allow;
+   and ``renderbot api`` once more with no worker running, beside the floor's run without
+   its worker (the API's own share of a create).
 
 The load generator is aiohttp (one keep-alive connection per client): it drives the
 trivial endpoint at many times renderbot's rate in the same run, so it is not what
@@ -352,6 +354,21 @@ def run_serve(args, workdir: Path) -> dict:
     return result, sql
 
 
+def run_api_alone(args, workdir: Path, procs: Procs, env: dict, port: int,
+                  database_url: str) -> dict:
+    """``renderbot api`` again with no worker running (fresh accounts; the jobs stay
+    queued), beside the floor's own run without its worker: the API's share of a create."""
+    callers = asyncio.run(seed(database_url, args.clients, args.requests * args.repeat))
+    workers = [] if args.api_workers is None else ["--workers", str(args.api_workers)]
+    api = procs.start("api-alone", [RENDERBOT, "api", "--port", str(port), *workers], env)
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url, api, workdir / "api-alone.log")
+    try:
+        return measured(args, url, callers, [api.pid])
+    finally:
+        procs.stop()
+
+
 def run_floor(args, workdir: Path, procs: Procs, dsn: str, database_url: str,
               with_worker: bool) -> dict:
     """benchmarks/submit_floor.py's bare server (and its worker, draining on the same
@@ -421,6 +438,7 @@ def run_production(args, workdir: Path) -> dict:
         procs.stop()
         dsn = database_url.replace("postgresql+asyncpg", "postgresql")
         if args.floor:
+            result["alone"] = run_api_alone(args, workdir, procs, env, port, database_url)
             result["floor"] = run_floor(args, workdir, procs, dsn, database_url, True)
             result["floor_alone"] = run_floor(args, workdir, procs, dsn, database_url, False)
         # the raw-SQL baseline on the same database, the servers stopped (fresh accounts)
@@ -468,6 +486,8 @@ def main() -> None:
             api, sql = run_production(args, workdir)
             rows.append((f"renderbot api x{workers} (PostgreSQL + Redis)", api, sql))
             if "floor" in api:
+                rows.append((f"renderbot api x{workers}, no worker running", api.pop("alone"),
+                             sql))
                 rows.append(("floor: bare ASGI + asyncpg + its worker", api.pop("floor"), sql))
                 rows.append(("floor: the same, no worker running", api.pop("floor_alone"), sql))
             rows.append(("baseline: raw SQL, asyncpg", sql, None))
