@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
 
-from benchmarks.submit_load import (  # noqa: E402
+from benchmarks.bench_procs import (  # noqa: E402
     REDIS_URL,
     RENDERBOT,
     Procs,

@@ -40,7 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.submit_load import (  # noqa: E402
+from benchmarks.bench_procs import (  # noqa: E402
     REDIS_URL,
     RENDERBOT,
     Procs,
