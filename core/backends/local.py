@@ -32,7 +32,7 @@ class LocalBackend:
     gone (another worker then renders it again)."""
 
     name = "local"
-    cheap_status = True  # a status is one request on a UNIX socket (core.pipeline.next_poll)
+    cheap_status = True  # a status is one request on a UNIX socket (core.poll_timing.next_poll)
 
     def __init__(self, server: LocalRenderServer, output_dir: Path, host: str | None = None) -> None:
         self.server = server
