@@ -31,15 +31,11 @@ def runtime_of(request: Request) -> Runtime:
 # ``async def`` although they await nothing: FastAPI runs a plain ``def`` dependency in its
 # thread pool, a thread hop per request for an attribute read.
 async def runtime(request: Request) -> Runtime:
-    return request.app.state.rt
+    return runtime_of(request)
 
 
 async def settings(request: Request) -> Settings:
-    return request.app.state.rt.settings
-
-
-async def database(request: Request) -> Database:
-    return request.app.state.rt.db
+    return runtime_of(request).settings
 
 
 async def session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -62,18 +62,17 @@ from core.delivery import Claimed, deliver
 from core.errors import InvalidTransition
 from core.models import Account, RenderJob, StorageDestination
 from core.notify import JobChange
-from core.poll_timing import END_STRETCH, SOON, WATCH_EVERY, WATCH_FOR, next_poll, watch_end
+from core.poll_timing import next_poll, watch_end
 from core.render import governor
 from core.render_settings import RenderSettings
 from core.runtime import Runtime
 from core.storage import destinations
 from core.storage.base import object_key
 
-# Next, retry_delay and MAX_POLL_ERRORS live in core/attempt_outcomes.py, the poll timing
-# in core/poll_timing.py (re-exported)
-__all__ = ["END_STRETCH", "LOST_HOST", "MAX_POLL_ERRORS", "SOON", "WATCH_EVERY", "WATCH_FOR",
-           "Next", "announce", "apply_status", "finish_stale", "next_poll", "poll", "reconcile",
-           "retry_delay", "start", "watch_end"]
+# Next, retry_delay and MAX_POLL_ERRORS live in core/attempt_outcomes.py (re-exported); the
+# poll timing (next_poll, watch_end) in core/poll_timing.py
+__all__ = ["LOST_HOST", "MAX_POLL_ERRORS", "Next", "announce", "apply_status", "finish_stale",
+           "poll", "reconcile", "retry_delay", "start"]
 
 log = logging.getLogger("renderbot.pipeline")
 LOST_HOST = "the worker rendering it stopped (its lease expired)"

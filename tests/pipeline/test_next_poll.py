@@ -12,7 +12,7 @@ import pytest
 from core.backends.base import RenderStatus
 from core.backends.lambda_ import LambdaBackend
 from core.backends.local import LocalBackend
-from core.pipeline import END_STRETCH, SOON, WATCH_FOR, next_poll, watch_end
+from core.poll_timing import END_STRETCH, SOON, WATCH_FOR, next_poll, watch_end
 
 
 @pytest.mark.parametrize(("state", "eta", "expected"), [
