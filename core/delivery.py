@@ -42,6 +42,12 @@ class Claimed:
         return cls(job.output_key, job.output_bucket, job.cancel_requested,
                    job.destination_id, job.settings, job.project_state)
 
+    @classmethod
+    def of_row(cls, row: dict) -> Claimed:
+        """From the columns ``renders.claim_attempt`` returns."""
+        return cls(row["output_key"], row["output_bucket"], row["cancel_requested"],
+                   row["destination_id"], row["settings"], row["project_state"])
+
 
 async def deliver(rt: Runtime, job_id: str, attempt: int, status: RenderStatus,
                   claimed: Claimed | None = None) -> Next:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import credits, fairness
+from core import credits, db_raw, fairness
 from core.db import utcnow
 from core.errors import InvalidTransition, JobNotFound
 from core.models import TERMINAL_STATES, JobEvent, Project, RenderJob
@@ -78,6 +78,69 @@ async def claim(
     job.heartbeat_at = now
     job.lease_expires_at = now + timedelta(seconds=lease_seconds)
     return job
+
+
+# What a poll reads of the job it claims: its render and what a delivery needs (Claimed)
+POLLED = ("backend_ref", "cancel_requested", "output_key", "output_bucket", "destination_id",
+          "settings", "project_state")
+_CLAIM_ATTEMPT = db_raw.Raw(
+    update(RenderJob)
+    .where(RenderJob.id == bindparam("job_id"), RenderJob.status == "processing",
+           RenderJob.attempts == bindparam("attempt"))
+    .values(heartbeat_at=bindparam("now"), lease_expires_at=bindparam("lease"),
+            updated_at=bindparam("now"))
+    .returning(*(RenderJob.__table__.c[name] for name in POLLED))
+)
+
+
+async def claim_attempt(
+    *, session: AsyncSession, job_id: str, attempt: int, lease_seconds: float
+) -> dict | None:
+    """:func:`claim` for one attempt, in one statement (core/db_raw.py: no ORM object, the
+    row locked by the UPDATE itself): renews the lease of ``attempt`` of a processing job
+    and returns its ``POLLED`` columns; None when the job is not processing that attempt
+    (it ended, or moved on to a later one: then its lease is left alone)."""
+    now = utcnow()
+    values = {"job_id": job_id, "attempt": attempt, "now": now,
+              "lease": now + timedelta(seconds=lease_seconds)}
+    rows = await db_raw.run(session, lambda execute: execute(_CLAIM_ATTEMPT, values))
+    return dict(zip(POLLED, rows[0], strict=True)) if rows else None
+
+
+_LOCK_ATTEMPT = db_raw.Raw(
+    select(RenderJob.backend_info, RenderJob.account_id)
+    .where(RenderJob.id == bindparam("job_id"), RenderJob.status == "processing",
+           RenderJob.attempts == bindparam("attempt"))
+    .with_for_update()
+)
+_STARTED = db_raw.Raw(
+    update(RenderJob)
+    .where(RenderJob.id == bindparam("job_id"))
+    .values(backend_ref=bindparam("ref"), backend_info=bindparam("info"),
+            heartbeat_at=bindparam("now"), lease_expires_at=bindparam("lease"),
+            updated_at=bindparam("now"))
+)
+
+
+async def record_start(
+    *, session: AsyncSession, job_id: str, attempt: int, ref: str, info: dict,
+    lease_seconds: float,
+) -> str | None:
+    """The backend started ``attempt``: store its reference, merge ``info`` into the job's
+    ``backend_info`` and renew the lease (core/db_raw.py, two statements). Returns the
+    job's account, or None when the job is no longer processing that attempt (cancelled,
+    taken over meanwhile): then nothing changes and the caller cancels the render."""
+    def steps(execute) -> str | None:
+        rows = execute(_LOCK_ATTEMPT, {"job_id": job_id, "attempt": attempt})
+        if not rows:
+            return None
+        current, account_id = rows[0]
+        now = utcnow()
+        execute(_STARTED, {"job_id": job_id, "ref": ref, "info": {**(current or {}), **info},
+                           "now": now, "lease": now + timedelta(seconds=lease_seconds)})
+        return account_id
+
+    return await db_raw.run(session, steps)
 
 
 async def record_progress(

@@ -120,18 +120,14 @@ async def start(rt: Runtime, job_id: str, after_attempt: int = 0) -> Next:
     if isinstance(ref, Started):
         ref, backend_info = ref.ref, ref.info
     async with rt.db.transaction() as session:
-        job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
-        if job is None or job.attempts != attempt:
-            stale = True
-        else:
-            stale = False
-            job.backend_ref = ref
-            job.backend_info = {**job.backend_info, **_start_info(request), **backend_info}
-    if stale:
+        account_id = await renders.record_start(
+            session=session, job_id=job_id, attempt=attempt, ref=ref,
+            info={**_start_info(request), **backend_info}, lease_seconds=w.lease_seconds)
+    if account_id is None:  # stale: it ended or moved on while the backend started it
         await quietly(rt.backend.cancel(ref))
         return Next.done()
     log.info("job %s attempt %s started on %s", job_id, attempt, rt.backend.name,
-             extra={"job_id": job_id, "account_id": job.account_id})
+             extra={"job_id": job_id, "account_id": account_id})
     return poll_step(rt, job_id, attempt, w.poll_interval)
 
 
@@ -205,11 +201,12 @@ def _start_info(request: RenderRequest) -> dict:
 async def poll(rt: Runtime, job_id: str, attempt: int) -> Next:
     w = rt.settings.worker
     async with rt.db.transaction() as session:
-        job = await renders.claim(session=session, job_id=job_id, lease_seconds=w.lease_seconds)
-        if job is None or job.attempts != attempt:
-            return Next.done()
-        ref, cancel_requested = job.backend_ref, job.cancel_requested
-        claimed = Claimed.of(job)  # a render that ended is delivered from this claim
+        job = await renders.claim_attempt(session=session, job_id=job_id, attempt=attempt,
+                                          lease_seconds=w.lease_seconds)
+    if job is None:
+        return Next.done()
+    ref, cancel_requested = job["backend_ref"], job["cancel_requested"]
+    claimed = Claimed.of_row(job)  # a render that ended is delivered from this claim
     if ref is None:
         return await attempt_failed(rt, job_id, attempt, "the render never started", True,
                                      "lost")

@@ -30,6 +30,7 @@ from core.errors import IdempotencyConflict, InvalidInput, InvalidTransition
 from core.job_transitions import (
     attach_poster,
     claim,
+    claim_attempt,
     complete,
     fail,
     finish,
@@ -40,6 +41,7 @@ from core.job_transitions import (
     read_job,
     record_event,
     record_progress,
+    record_start,
     start_attempt,
 )
 from core.models import TERMINAL_STATES, JobEvent, RenderJob, new_id
@@ -49,9 +51,11 @@ from core.settings import Settings
 # The transitions workers make live in core/job_transitions.py; callers keep using
 # ``renders.claim``, ``renders.complete``, ... (and core.batches ``record_event``/``read``).
 __all__ = [
-    "Announce", "Enqueue", "Submitted", "attach_poster", "cancel", "claim", "complete",
+    "Announce", "Enqueue", "Submitted", "attach_poster", "cancel", "claim", "claim_attempt",
+    "complete",
     "error_detail", "events", "fail", "get", "list_", "mark_cancelled", "note_error", "quote",
-    "queue_position", "read", "record_event", "record_progress", "refund", "request_hash",
+    "queue_position", "read", "record_event", "record_progress", "record_start", "refund",
+    "request_hash",
     "set_origin", "start_attempt", "submit",
 ]
 

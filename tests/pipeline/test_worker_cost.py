@@ -107,3 +107,93 @@ async def test_the_callback_notifier_reads_the_callback_flag_from_the_job_it_is_
         assert counts["transactions"] == 1, counts
     finally:
         await rt.close()
+
+
+async def test_a_poll_claims_only_its_own_attempt_in_one_statement(
+    db, tmp_path, database_url, factory
+):
+    """``renders.claim_attempt`` (the poll's claim, one UPDATE … RETURNING): it renews the
+    lease of the attempt it names and returns what the poll and a delivery read; for an
+    attempt that moved on, or a job that ended, it returns None and leaves the row as it
+    is."""
+    from core.models import RenderJob
+
+    settings = make_api_settings(tmp_path, database_url, free_port(), render_backend="instant")
+    rt = Runtime(settings)
+    try:
+        account = await factory.account(credits_=5)
+        project = await factory.project(account)
+        job = await _submit(db, settings, account, project, TINY, enqueue=lambda _: None)
+        step = await pipeline.start(rt, job.id)
+        async with db.transaction() as s:
+            before = await s.get(RenderJob, job.id)
+            lease, ref = before.lease_expires_at, before.backend_ref
+
+        async with db.transaction() as s:
+            stale = await renders.claim_attempt(session=s, job_id=job.id,
+                                                attempt=step.attempt + 1, lease_seconds=600)
+        assert stale is None
+        async with db.transaction() as s:
+            assert (await s.get(RenderJob, job.id)).lease_expires_at == lease
+
+        async with db.transaction() as s:
+            claimed = await renders.claim_attempt(session=s, job_id=job.id,
+                                                  attempt=step.attempt, lease_seconds=600)
+        assert claimed["backend_ref"] == ref and ref
+        assert claimed["cancel_requested"] is False
+        assert claimed["settings"] == before.settings
+        assert claimed["project_state"] == before.project_state
+        assert claimed["output_key"] == before.output_key
+        async with db.transaction() as s:
+            after = await s.get(RenderJob, job.id)
+            assert after.lease_expires_at > lease
+            assert after.updated_at.tzinfo is not None
+
+        assert (await pipeline.poll(rt, job.id, step.attempt)).action == "none"
+        async with db.transaction() as s:
+            ended = await renders.claim_attempt(session=s, job_id=job.id,
+                                                attempt=step.attempt, lease_seconds=600)
+            assert (await s.get(RenderJob, job.id)).status == "completed"
+        assert ended is None
+    finally:
+        await rt.close()
+
+
+async def test_the_start_records_its_render_only_on_the_attempt_it_started(
+    db, tmp_path, database_url, factory
+):
+    """``renders.record_start``: the backend's reference and info are stored (merged into
+    what ``backend_info`` already holds) only while the job is processing that attempt;
+    otherwise it returns None and the row is left as it is."""
+    from core.models import RenderJob
+
+    settings = make_api_settings(tmp_path, database_url, free_port(), render_backend="instant")
+    rt = Runtime(settings)
+    try:
+        account = await factory.account(credits_=5)
+        project = await factory.project(account)
+        job = await _submit(db, settings, account, project, TINY, enqueue=lambda _: None)
+        step = await pipeline.start(rt, job.id)
+        async with db.transaction() as s:
+            before = await s.get(RenderJob, job.id)
+            info, ref = dict(before.backend_info), before.backend_ref
+        assert info.get("frames")  # what the start itself recorded
+
+        async with db.transaction() as s:
+            stale = await renders.record_start(session=s, job_id=job.id, attempt=step.attempt + 1,
+                                               ref="other", info={"x": 1}, lease_seconds=60)
+        assert stale is None
+        async with db.transaction() as s:
+            row = await s.get(RenderJob, job.id)
+            assert (row.backend_ref, row.backend_info) == (ref, info)
+
+        async with db.transaction() as s:
+            owner = await renders.record_start(session=s, job_id=job.id, attempt=step.attempt,
+                                               ref="again", info={"x": 1}, lease_seconds=60)
+        assert owner == account
+        async with db.transaction() as s:
+            row = await s.get(RenderJob, job.id)
+            assert row.backend_ref == "again"
+            assert row.backend_info == {**info, "x": 1}
+    finally:
+        await rt.close()
