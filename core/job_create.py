@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, literal_column, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import credits, db_raw, fairness
@@ -48,9 +48,16 @@ EVENT = db_raw.Raw(insert(JobEvent).values(
     state=bindparam("state"), progress=bindparam("progress"), actor=bindparam("actor"),
     detail=bindparam("detail"),
 ))
-POSITION = db_raw.Raw(fairness.position_statement(
-    bindparam("account_id"), bindparam("created_at"), bindparam("job_id")))
-ETA = db_raw.Raw(fairness.recent_render_times())
+# the position and the ETA's rows in one statement: the position beside each of the
+# latest renders' (start, end), or beside NULLs when there are none yet
+_position = fairness.position_statement(
+    bindparam("account_id"), bindparam("created_at"), bindparam("job_id")).scalar_subquery()
+_recent = fairness.recent_render_times().subquery()
+POSITION_ETA = db_raw.Raw(
+    select(_position, _recent.c.started_at, _recent.c.finished_at)
+    .select_from(select(literal_column("1").label("one")).subquery()
+                 .outerjoin(_recent, true()))
+)
 
 
 async def project(
@@ -103,6 +110,8 @@ def _record(execute, values: dict[str, Any], project_id: str | None) -> tuple[in
 
 def _position_and_eta(execute, account_id: str, created_at: datetime,
                       job_id: str) -> tuple[int, float | None]:
-    position = int(execute(POSITION, {"account_id": account_id, "created_at": created_at,
-                                      "job_id": job_id})[0][0])
-    return position, fairness.eta_from(execute(ETA, {}), position)
+    rows = execute(POSITION_ETA, {"account_id": account_id, "created_at": created_at,
+                                  "job_id": job_id})
+    position = int(rows[0][0])
+    recent = [(start, end) for _, start, end in rows if start is not None]
+    return position, fairness.eta_from(recent, position)

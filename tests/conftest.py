@@ -105,7 +105,9 @@ LONG_MODULES = [
     "tests/storage/test_lambda_destinations.py",
     "tests/cli/test_cli.py",
     "tests/dashboard/test_browser.py",
-    "tests/render/test_local_render_server.py",
+    "tests/render/test_local_render_server_processes.py",
+    "tests/render/test_local_render_server_output.py",
+    "tests/render/test_local_render_server_queue.py",
 ]
 _SH, _EX = fcntl.LOCK_SH, fcntl.LOCK_EX
 # (solo.lock, heavy.lock) modes per kind; None: that lock is not taken
