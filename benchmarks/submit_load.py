@@ -70,8 +70,6 @@ from benchmarks.bench_procs import (  # noqa: E402
 SETTINGS = {"resolution": [320, 180], "frame_rate": 30, "duration": 1, "quality": "low"}
 
 
-
-
 # --- the baseline ----------------------------------------------------------------------
 
 
@@ -103,22 +101,7 @@ def serve_baseline(port: int) -> None:
                 access_log=False)
 
 
-# --- set-up of the renderbot targets ----------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
 # --- the load ---------------------------------------------------------------------------
-
-
 
 
 def measured(args, url: str, callers, pids: list[int], settle=None) -> dict:
@@ -211,7 +194,7 @@ async def settled(database_url: str, expected: int, within: float = 120) -> tupl
         await db.dispose()
 
 
-# --- the three runs ---------------------------------------------------------------------
+# --- the runs ---------------------------------------------------------------------------
 
 
 def run_baseline(args, workdir: Path) -> dict:
@@ -296,8 +279,6 @@ def run_floor(args, workdir: Path, procs: Procs, dsn: str, database_url: str,
         return measured(args, url, callers, pids, settle)
     finally:
         procs.stop()
-
-
 
 
 def run_production(args, workdir: Path) -> dict:
