@@ -20,135 +20,46 @@ One test, in phases, because the processes are expensive to start:
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
-import shutil
 import signal
-import subprocess
-import sys
 import time
-from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
 import redis
 from sqlalchemy import func, select
 
-from core import accounts, credits, projects
 from core.db import Database
-from core.models import Account, CreditEntry, JobEvent, RenderJob
-from tests.deploy.compose import interpolate_tree, load_compose
+from core.models import CreditEntry, RenderJob
+from tests.deploy.topology import (
+    ACCOUNTS,
+    GRANT,
+    LONGER,
+    RENDERS,
+    TERMINAL,
+    TINY,
+    Process,
+    Topology,
+    all_end,
+    compose_command,
+    finished_at,
+    healthy,
+    is_mp4,
+    job_outputs,
+    ledger,
+    make_callers,
+    metric_values,
+    starter_of,
+    statuses,
+    submit,
+    terminal_events,
+    wait_for,
+)
 from tests.fixtures.databases import truncate_all
-from tests.fixtures.pipeline import own_render_server_dir
 from tests.fixtures.private_redis import PrivateRedis, free_port
 
 pytestmark = [pytest.mark.pg, pytest.mark.redis]
-
-RENDERBOT = shutil.which("renderbot", path=str(Path(sys.executable).parent)) or "renderbot"
-TINY = {"resolution": [320, 180], "frame_rate": 24, "duration": 1, "quality": "low"}
-LONGER = {**TINY, "duration": 6}  # long enough to be caught mid-render
-ACCOUNTS = 4
-RENDERS = 20
-GRANT = 100
-TERMINAL = ("completed", "failed", "cancelled")
-
-
-@dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen
-    log: Path
-
-    def lines(self) -> list[str]:
-        return self.log.read_text(errors="replace").splitlines()
-
-    def records(self) -> list[dict]:
-        records = []
-        for number, line in enumerate(self.lines(), 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    raise AssertionError(f"{self.name} log line {number} is not JSON:\n{line}\n"
-                                         f"--- tail:\n{self.tail(40)}") from None
-        return records
-
-    def tail(self, n: int = 30) -> str:
-        return "\n".join(self.lines()[-n:])
-
-
-@dataclass
-class Caller:
-    account_id: str
-    project_id: str
-    key: str
-    jobs: list[str] = field(default_factory=list)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
-
-
-@dataclass
-class Topology:
-    tmp_path: Path
-    env: dict[str, str]
-    api_url: str
-    db: Database
-    redis: PrivateRedis
-    secrets: list[str]
-    api_port: int
-    bundles: Path
-    processes: list[Process] = field(default_factory=list)
-
-    def start_worker(self, name: str, *args: str) -> Process:
-        """A worker with its own RENDERBOT_RENDER_SERVER_DIR, as compose gives each worker
-        container its own: its render server is its own."""
-        own = own_render_server_dir(self.tmp_path, name, self.bundles)
-        return self.start(name, *args, env={"RENDERBOT_RENDER_SERVER_DIR": str(own)})
-
-    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> Process:
-        log = self.tmp_path / f"{name}.log"
-        with open(log, "ab") as out:
-            popen = subprocess.Popen([RENDERBOT, *args], env={**self.env, **(env or {})},
-                                     stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp_path)
-        process = Process(name, popen, log)
-        self.processes.append(process)
-        return process
-
-    def stop_all(self) -> None:
-        for process in self.processes:
-            if process.popen.poll() is None:
-                process.popen.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.popen.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.popen.kill()
-                process.popen.wait(timeout=10)
-
-
-def compose_command(service: str) -> list[str]:
-    """The service's command in docker-compose.yml (the image's entrypoint is renderbot)."""
-    return interpolate_tree(load_compose(), {"RENDERBOT_SECRET_KEY": "x", "POSTGRES_PASSWORD": "x"},
-                            set())["services"][service]["command"]
-
-
-def compose_healthcheck(service: str) -> list[str]:
-    config = interpolate_tree(load_compose(), {"RENDERBOT_SECRET_KEY": "x", "POSTGRES_PASSWORD": "x"},
-                              set())
-    test = config["services"][service]["healthcheck"]["test"]
-    assert test[:2] == ["CMD", "python"]
-    return [sys.executable, *test[2:]]
-
-
-def healthy(topology: Topology, service: str, api_port: int) -> bool:
-    command = compose_healthcheck(service)
-    command[-1] = command[-1].replace("127.0.0.1:8000", f"127.0.0.1:{api_port}")
-    return subprocess.run(command, env=topology.env, capture_output=True, timeout=30).returncode == 0
 
 
 @pytest.fixture
@@ -197,124 +108,6 @@ async def _truncate(url: str) -> None:
         await db.dispose()
 
 
-async def _wait_until(predicate, within: float, what: str, processes=()) -> None:
-    deadline = time.monotonic() + within
-    while not await predicate():
-        for process in processes:
-            if process.popen.poll() is not None:
-                raise AssertionError(f"{process.name} exited ({process.popen.returncode}) "
-                                     f"while waiting for {what}:\n{process.tail()}")
-        if time.monotonic() > deadline:
-            tails = "\n".join(f"--- {p.name}\n{p.tail(15)}" for p in processes)
-            raise AssertionError(f"timed out waiting for {what}\n{tails}")
-        await asyncio.sleep(0.25)
-
-
-async def _make_callers(db: Database, topology: Topology) -> list[Caller]:
-    callers = []
-    for n in range(ACCOUNTS):
-        async with db.transaction() as s:
-            account = await accounts.create(session=s, name=f"topology caller {n}")
-            await credits.grant(session=s, account_id=account.id, amount=GRANT,
-                                idempotency_key=f"topology-grant:{account.id}")
-            project = await projects.create(session=s, account_id=account.id,
-                                            name=f"project {n}", state=None)
-            key = await accounts.create_api_key(session=s, account_id=account.id)
-        topology.secrets.append(key.key)
-        callers.append(Caller(account.id, project.id, key.key))
-    return callers
-
-
-async def _submit(client: httpx.AsyncClient, caller: Caller, body: dict, key: str) -> dict:
-    response = await client.post(
-        "/v1/renders", headers={**caller.headers, "Idempotency-Key": key},
-        json={"project_id": caller.project_id, "settings": body},
-    )
-    assert response.status_code == 202, response.text
-    job = response.json()
-    if job["id"] not in caller.jobs:
-        caller.jobs.append(job["id"])
-    return job
-
-
-async def _statuses(client: httpx.AsyncClient, callers: list[Caller]) -> dict[str, dict]:
-    jobs = {}
-    for caller in callers:
-        response = await client.get("/v1/renders", headers=caller.headers)
-        assert response.status_code == 200, response.text
-        jobs.update({job["id"]: job for job in response.json()})
-    return jobs
-
-
-async def _all_end(client, callers, job_ids, within, processes) -> dict[str, dict]:
-    seen: dict[str, dict] = {}
-
-    async def ended() -> bool:
-        seen.update(await _statuses(client, callers))
-        return all(seen.get(j, {}).get("status") in TERMINAL for j in job_ids)
-
-    await _wait_until(ended, within, f"{len(job_ids)} jobs to end", processes)
-    return seen
-
-
-def _finished(job: dict) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(job["finished_at"].replace("Z", "+00:00")).timestamp()
-
-
-def _is_mp4(data: bytes) -> bool:
-    return len(data) > 1000 and data[4:8] == b"ftyp"
-
-
-async def _ledger(db: Database) -> tuple[dict, dict, dict]:
-    """(balance per account, sum of entries per account, entry kinds per job)."""
-    async with db.transaction() as s:
-        balances = dict((await s.execute(select(Account.id, Account.balance))).all())
-        sums = dict((await s.execute(
-            select(CreditEntry.account_id, func.sum(CreditEntry.amount))
-            .group_by(CreditEntry.account_id))).all())
-        per_job: dict[str, list[str]] = {}
-        rows = await s.execute(select(CreditEntry.job_id, CreditEntry.kind)
-                               .where(CreditEntry.job_id.is_not(None)).order_by(CreditEntry.id))
-        for job_id, kind in rows.all():
-            per_job.setdefault(job_id, []).append(kind)
-    return balances, {k: int(v) for k, v in sums.items()}, per_job
-
-
-async def _terminal_events(db: Database) -> Counter:
-    async with db.transaction() as s:
-        rows = await s.execute(
-            select(JobEvent.job_id, JobEvent.state)
-            .where(JobEvent.kind == "state", JobEvent.state.in_(TERMINAL))
-        )
-        return Counter(job_id for job_id, _ in rows.all())
-
-
-async def _outputs(db: Database) -> dict[str, tuple[str, str | None]]:
-    async with db.transaction() as s:
-        rows = await s.execute(select(RenderJob.id, RenderJob.output_key, RenderJob.status))
-        return {job_id: (key, status) for job_id, key, status in rows.all()}
-
-
-def _metrics(text: str) -> dict[tuple[str, tuple], float]:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    values = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return values
-
-
-def _starter_of(job_id: str, workers: list[Process]) -> Process | None:
-    for worker in workers:
-        for record in worker.records():
-            if record.get("job_id") == job_id and " started on " in record.get("message", ""):
-                return worker
-    return None
-
-
 async def test_api_and_two_workers_on_postgres_redis_and_s3(topology: Topology, moto_s3, s3_bucket):
     t = topology
     api = t.start("api", *compose_command("api")[:1], "--host", "127.0.0.1",
@@ -335,26 +128,26 @@ async def test_api_and_two_workers_on_postgres_redis_and_s3(topology: Topology, 
             return all(any("worker started" in r.get("message", "") for r in w.records())
                        for w in workers)
 
-        await _wait_until(api_ready, 90, "the API to be ready", procs)
-        await _wait_until(workers_ready, 90, "the workers to start", procs)
+        await wait_for(api_ready, 90, "the API to be ready", procs)
+        await wait_for(workers_ready, 90, "the workers to start", procs)
         assert healthy(t, "api", t.api_port) and healthy(t, "worker", t.api_port)
 
         # --- 1. 20 renders from four accounts -----------------------------------------------
-        callers = await _make_callers(t.db, t)
+        callers = await make_callers(t.db, t)
         submitted = []
         for n in range(RENDERS):
             caller = callers[n % ACCOUNTS]
-            submitted.append((await _submit(client, caller, TINY, f"first-{n}"))["id"])
+            submitted.append((await submit(client, caller, TINY, f"first-{n}"))["id"])
         # a client retrying with the same Idempotency-Key gets the same job, charged once
-        replay = await _submit(client, callers[0], TINY, "first-0")
+        replay = await submit(client, callers[0], TINY, "first-0")
         assert replay["id"] == submitted[0]
         assert len(set(submitted)) == RENDERS
 
-        done = await _all_end(client, callers, submitted, 600, procs)
+        done = await all_end(client, callers, submitted, 600, procs)
         assert {done[j]["status"] for j in submitted} == {"completed"}, \
             {j: done[j]["error"] for j in submitted if done[j]["status"] != "completed"}
 
-        balances, sums, per_job = await _ledger(t.db)
+        balances, sums, per_job = await ledger(t.db)
         for caller in callers:
             costs = sum(done[j]["credit_cost"] for j in caller.jobs)
             assert balances[caller.account_id] == GRANT - costs
@@ -370,7 +163,7 @@ async def test_api_and_two_workers_on_postgres_redis_and_s3(topology: Topology, 
 
         bucket_keys = {obj["Key"] for obj in moto_s3.client().list_objects_v2(
             Bucket=s3_bucket).get("Contents", [])}
-        outputs = await _outputs(t.db)
+        outputs = await job_outputs(t.db)
         assert {outputs[j][0] for j in submitted} <= bucket_keys
         downloads = 0
         for job_id in submitted:
@@ -379,28 +172,28 @@ async def test_api_and_two_workers_on_postgres_redis_and_s3(topology: Topology, 
             assert response.status_code == 200, response.text[:200]
             assert response.history and response.history[0].status_code == 302
             assert response.history[0].headers["location"].startswith(moto_s3.endpoint_url)
-            assert _is_mp4(response.content)
+            assert is_mp4(response.content)
 
         # --- 2. a worker killed mid-render, Redis restarted empty ---------------------------
-        second = [(await _submit(client, callers[n % ACCOUNTS], LONGER, f"second-{n}"))["id"]
+        second = [(await submit(client, callers[n % ACCOUNTS], LONGER, f"second-{n}"))["id"]
                   for n in range(4)]
         victim: list[Process] = []
 
         async def one_mid_render() -> bool:
-            jobs = await _statuses(client, callers)
+            jobs = await statuses(client, callers)
             for job_id in second:
                 if jobs[job_id]["status"] == "processing" and 5 <= jobs[job_id]["progress"] < 90:
-                    starter = _starter_of(job_id, workers)
+                    starter = starter_of(job_id, workers)
                     if starter is not None:
                         victim.append(starter)
                         return True
             return False
 
-        await _wait_until(one_mid_render, 300, "a render in progress", procs)
+        await wait_for(one_mid_render, 300, "a render in progress", procs)
         killed = victim[0]
-        jobs_now = await _statuses(client, callers)
+        jobs_now = await statuses(client, callers)
         orphans = [j for j in second if jobs_now[j]["status"] == "processing"
-                   and _starter_of(j, workers) is killed]
+                   and starter_of(j, workers) is killed]
         assert orphans
         killed.popen.send_signal(signal.SIGKILL)
         killed.popen.wait(timeout=10)
@@ -420,30 +213,30 @@ async def test_api_and_two_workers_on_postgres_redis_and_s3(topology: Topology, 
         assert restarted.info("server")["run_id"] != before
         assert restarted.config_get("save")["save"] == ""
         assert restarted.config_get("appendonly")["appendonly"] == "no"
-        await _wait_until(api_ready, 60, "the API to see Redis again", procs)
+        await wait_for(api_ready, 60, "the API to see Redis again", procs)
         assert healthy(t, "worker", t.api_port)
 
         # the API takes renders again and the surviving worker runs them
-        third = [(await _submit(client, callers[n % ACCOUNTS], TINY, f"third-{n}"))["id"]
+        third = [(await submit(client, callers[n % ACCOUNTS], TINY, f"third-{n}"))["id"]
                  for n in range(2)]
         everything = submitted + second + third
-        done = await _all_end(client, callers, second + third, 600, procs)
+        done = await all_end(client, callers, second + third, 600, procs)
         # the killed worker's renders were started again on the survivor and completed,
         # within the lease plus one render (generously: this machine is shared)
         assert all(done[j]["status"] == "completed" for j in second), \
             {j: done[j]["error"] for j in second}
         lease = float(t.env["RENDERBOT_WORKER__LEASE_SECONDS"])
         for job_id in orphans:
-            took = _finished(done[job_id]) - killed_at
+            took = finished_at(done[job_id]) - killed_at
             print(f"job {job_id} of the killed worker completed {took:.1f} s after the kill")
             assert took < lease + 180, took
         assert all(done[j]["status"] == "completed" for j in third), \
             {j: done[j]["error"] for j in third}
 
         # every job ended once; one debit each; a refund only for failed/cancelled ones
-        ends = await _terminal_events(t.db)
+        ends = await terminal_events(t.db)
         assert {j: ends[j] for j in everything} == dict.fromkeys(everything, 1)
-        balances, sums, per_job = await _ledger(t.db)
+        balances, sums, per_job = await ledger(t.db)
         assert balances == sums  # the ledger adds up for every account
         for job_id in everything:
             status = done[job_id]["status"] if job_id in done else "completed"
@@ -451,16 +244,16 @@ async def test_api_and_two_workers_on_postgres_redis_and_s3(topology: Topology, 
             assert per_job[job_id] == expected, (job_id, status)
         bucket_keys = {obj["Key"] for obj in moto_s3.client().list_objects_v2(
             Bucket=s3_bucket).get("Contents", [])}
-        outputs = await _outputs(t.db)
+        outputs = await job_outputs(t.db)
         for job_id in second + third:
             if done[job_id]["status"] == "completed":
                 assert outputs[job_id][0] in bucket_keys
                 response = await client.get(done[job_id]["result_url"], follow_redirects=True)
                 downloads += 1
-                assert response.status_code == 200 and _is_mp4(response.content)
+                assert response.status_code == 200 and is_mp4(response.content)
 
         # --- 3. metrics match the database --------------------------------------------------
-        metrics = _metrics((await client.get("/metrics")).text)
+        metrics = metric_values((await client.get("/metrics")).text)
         async with t.db.transaction() as s:
             by_state = dict((await s.execute(
                 select(RenderJob.status, func.count()).group_by(RenderJob.status))).all())
