@@ -35,6 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bots import flow
 from bots.slack import answer_blocks, batch_flow, blocks, confirm, followups, previews, workspaces
 from bots.slack import followup_blocks as fb
+from bots.slack.acknowledged import acknowledged
 from bots.slack.blocks import FormValues
 from bots.slack.replies import chat_user, explain, show_newest, tell
 from core import batches
@@ -171,6 +172,7 @@ def register(app: AsyncApp, settings: Settings) -> None:
         return enqueuer_for(settings)
 
     @app.command("/render")
+    @acknowledged
     async def render_command(ack, command, context, client, respond):
         await ack()  # within 3 s, before any work
         rt: Runtime = context["rt"]
@@ -297,6 +299,7 @@ def register(app: AsyncApp, settings: Settings) -> None:
                                   render_settings=quote.settings.model_dump(), build=build)
 
     @app.action(blocks.BACK)
+    @acknowledged
     async def back_to_form(ack, body, client, context):
         await ack()
         rt: Runtime = context["rt"]
@@ -329,6 +332,7 @@ def register(app: AsyncApp, settings: Settings) -> None:
                                     enqueue=enqueue())
 
     @app.action(blocks.CANCEL)
+    @acknowledged
     async def cancel_clicked(ack, body, client, context):
         await ack()
         rt: Runtime = context["rt"]

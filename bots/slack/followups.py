@@ -72,9 +72,11 @@ def quote_builder(*, project_name: str, quote: QuoteRead, problem: str | None, m
 
 
 def register(app, settings: Settings, *, enqueue) -> None:
+    from bots.slack.acknowledged import acknowledged
     from bots.slack.replies import chat_user, tell
 
     @app.action(fb.DRAFT)
+    @acknowledged
     async def draft_clicked(ack, body, client, context):
         await ack()
         rt: Runtime = context["rt"]
@@ -90,6 +92,7 @@ def register(app, settings: Settings, *, enqueue) -> None:
                                     render_settings={**meta["s"], "draft": True})
 
     @app.action(FOLLOWUP_IDS)
+    @acknowledged
     async def followup_clicked(ack, body, client, context, respond):
         await ack()
         rt: Runtime = context["rt"]

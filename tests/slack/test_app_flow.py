@@ -197,6 +197,20 @@ async def test_unknown_project_name_gets_a_friendly_ephemeral_answer(harness):
     assert harness.fake.calls_to("views.open") == []
 
 
+async def test_an_error_right_after_the_ack_is_answered_200_every_time(harness):
+    """Bolt drops the ack of a listener that raises within ~10 ms of it (its runner polls
+    for the ack that often, and resets it on an error): it waited out its 3 s ack timeout
+    and answered Slack 404, and the user saw "/render failed" beside the error message.
+    An unknown project name raised that fast; five in a row must all be 200s."""
+    alice = harness.user()
+    await harness.account(alice)
+    for _ in range(5):
+        response, rid = await alice.command("no such thing")
+        assert response.status_code == 200
+        said = await wait_for(lambda: harness.fake.responses[rid])  # noqa: B023
+        assert "project was not found" in said[0]["text"]
+
+
 async def test_first_time_user_gets_an_account_and_a_hint_without_projects(harness, db):
     bob = harness.user("U0BOB", "bob")
     response, rid = await bob.command("")
