@@ -32,6 +32,15 @@ class Recorder:
         self.changes.setdefault(job.id, []).append(change)
 
 
+async def wait_for_announcement(recorder: Recorder, job_id: str, within: float = 10.0) -> None:
+    """Until the worker's notifiers were told the job completed: they hear it after the
+    commit (from the worker's own step, or from the webhook's announcement message)."""
+    deadline = time.monotonic() + within
+    while "completed" not in recorder.changes.get(job_id, []):
+        assert time.monotonic() < deadline, recorder.changes.get(job_id)
+        await asyncio.sleep(0.05)
+
+
 async def _job_row(db, job_id: str) -> RenderJob:
     async with db.transaction() as s:
         return await s.get(RenderJob, job_id)
@@ -58,6 +67,8 @@ async def test_switching_the_backend_changes_nothing_else(
         assert worker.rt.backend.name == backend
         job = await _submit(db, settings, account, project, TINY)
         done = await wait_for(db, job.id, within=120)
+        # the in-process worker drops its queued messages when it stops: hear the end first
+        await wait_for_announcement(recorder, job.id)
     assert done.status == "completed", done.error
     changes = recorder.changes[job.id]
     assert changes[0] == "processing" and changes[-1] == "completed"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from datetime import datetime
 
 import httpx
@@ -16,7 +15,7 @@ from core import lambda_webhook, renders
 from core.models import CreditEntry, JobEvent, RenderJob
 from tests.fixtures.lambda_standin import WEBHOOK_SECRET
 from tests.fixtures.pipeline import TINY, wait_for
-from tests.lambda_backend.test_e2e import Recorder
+from tests.lambda_backend.test_e2e import Recorder, wait_for_announcement
 from tests.lambda_standin import webhook_signature
 from tests.pipeline.test_local_pipeline import _submit
 
@@ -212,7 +211,7 @@ async def test_webhook_before_the_poll_completes_the_job_once(
     assert all(at > finished for at in done_answers)  # no poll had seen it done before
     async with db.transaction() as s:
         assert (await s.get(RenderJob, job.id)).cost_reported > 0
-    await _wait_for_announcement(recorder, job.id)
+    await wait_for_announcement(recorder, job.id)
     assert recorder.changes[job.id].count("completed") == 1
 
 
@@ -235,12 +234,5 @@ async def test_poll_before_the_webhook_completes_the_job_once(
     assert render.webhooks[0]["status"] == 200
     assert render.webhooks[0]["answer"]["action"] == "ignored"
     await _one_completion(db, job.id)
-    await _wait_for_announcement(recorder, job.id)  # announced after the commit, not in it
+    await wait_for_announcement(recorder, job.id)  # announced after the commit, not in it
     assert recorder.changes[job.id].count("completed") == 1
-
-
-async def _wait_for_announcement(recorder: Recorder, job_id: str, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while "completed" not in recorder.changes.get(job_id, []):
-        assert time.monotonic() < deadline, recorder.changes.get(job_id)
-        await asyncio.sleep(0.05)
