@@ -28,7 +28,8 @@ KEY = "SELECT account_id FROM api_key WHERE key_hash = $1 AND revoked_at IS NULL
 RUNNING = "UPDATE render_job SET status = 'processing', started_at = $2, updated_at = $2 WHERE id = $1"
 DONE = ("UPDATE render_job SET status = 'completed', progress = 100, finished_at = $2, "
         "updated_at = $2 WHERE id = $1")
-STATE = "INSERT INTO job_event (job_id, at, kind, state) VALUES ($1, $2, 'state', $3)"
+STATE = ("INSERT INTO job_event (job_id, at, kind, state, detail) "
+         "VALUES ($1, $2, 'state', $3, '{}')")
 LIST = "renderbot-floor"
 
 
