@@ -94,8 +94,9 @@ def create_engine(url: str, *, reader: bool = False, **kwargs) -> AsyncEngine:
     # Connections are kept, never churned: an overflow connection (beyond pool_size) is
     # closed when it is returned while the pool is full, so under a steady burst the pool
     # kept opening and closing them (a new server process per PostgreSQL connection).
-    # 30 kept ones, opened only as concurrency asks for them: 250 -> 60 connections opened
-    # over 2,000 creates of benchmarks/submit_load.py, CPU per create 3.4 -> 3.2 ms.
+    # Up to 30 kept ones (the same ceiling as 10 + 20 overflow), opened only as concurrency
+    # asks for them: `renderbot api` alone under benchmarks/submit_load.py's load opened
+    # 250 -> 60 connections over 2,000 creates (pg_stat_database.sessions).
     kwargs.setdefault("pool_size", 30)
     kwargs.setdefault("max_overflow", 0)
     engine = create_async_engine(url, **kwargs)
