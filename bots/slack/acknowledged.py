@@ -1,4 +1,4 @@
-"""Listeners that acknowledge first, and what happens when they fail after that.
+"""Every listener of the Slack app, and what happens when it fails after its ``ack()``.
 
 slack-bolt (1.x, its asyncio listener runner) resets a request's acknowledgement when a
 listener raises after it acked: the runner polls every 10 ms for the ack, and when the
@@ -7,11 +7,11 @@ timeout and answers Slack 404, and the user sees "/render failed" (operation_tim
 beside the error message the app sent. An unknown project name did that most times: the
 listener acked and raised within a few milliseconds.
 
-:func:`acknowledged` wraps such a listener: an error after its ``ack()`` is told to the user
-here, the same way the app's error handler does (``replies.explain`` + ``replies.tell``),
-and bolt never sees it. Listeners that answer through ``ack()`` itself (a view
-submission's errors) are not wrapped: their errors go to the error handler before the
-ack, which carries the answer in the HTTP response.
+:func:`acknowledged` wraps a listener and watches its ``ack``: an error after the ack is
+told to the user here, the same way the app's error handler does (``replies.explain`` +
+``replies.tell``), and bolt never sees it; an error before the ack still goes to bolt's
+error handler, which answers in the HTTP response (a view submission's problem view, an
+ephemeral line for a command).
 """
 
 from __future__ import annotations
@@ -24,21 +24,32 @@ from typing import Any
 from bots.slack.replies import explain, tell
 
 log = logging.getLogger("renderbot.slack")
-_NEEDED = ("body", "client", "respond")  # what telling the user takes
+_NEEDED = ("ack", "body", "client", "respond")  # watching the ack, telling the user
 
 
 def acknowledged(listener: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """``listener`` (which calls ``ack()`` before any work) with its errors told to the user.
+    """``listener`` with its errors after ``ack()`` told to the user instead of raised.
 
     Bolt passes a listener the arguments its signature names; the wrapper's signature is the
-    listener's plus what telling the user takes, and the listener gets only its own."""
+    listener's plus what it needs itself, and the listener gets only its own."""
     own = list(inspect.signature(listener).parameters)
     names = own + [name for name in _NEEDED if name not in own]
 
     async def run(**kwargs: Any) -> Any:
+        acked = False
+
+        async def ack(*args: Any, **options: Any) -> Any:
+            nonlocal acked
+            answered = await kwargs["ack"](*args, **options)
+            acked = True
+            return answered
+
         try:
-            return await listener(**{name: kwargs[name] for name in own})
-        except Exception as error:  # noqa: BLE001 - told to the user, never raised to bolt
+            return await listener(**{name: ack if name == "ack" else kwargs[name]
+                                     for name in own})
+        except Exception as error:
+            if not acked:
+                raise  # bolt's error handler answers in the HTTP response
             await report(error, kwargs["body"], kwargs["client"], kwargs["respond"])
             return None
 

@@ -223,6 +223,7 @@ def register(app: AsyncApp, settings: Settings) -> None:
         await client.views_open(trigger_id=trigger_id, view=view)
 
     @app.options(blocks.B_PROJECT)
+    @acknowledged
     async def project_search(ack, body, context):
         rt: Runtime = context["rt"]
         async with rt.db.transaction() as s:
@@ -232,6 +233,7 @@ def register(app: AsyncApp, settings: Settings) -> None:
         await ack(options=blocks.project_options(found))
 
     @app.view(blocks.FORM)
+    @acknowledged
     async def form_submitted(ack, body, view, context, client):
         rt: Runtime = context["rt"]
         user = chat_user(body)
@@ -312,6 +314,7 @@ def register(app: AsyncApp, settings: Settings) -> None:
         await client.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
 
     @app.view(blocks.QUOTE)
+    @acknowledged
     async def confirmed(ack, body, view, client, context):
         rt: Runtime = context["rt"]
         user = chat_user(body)
@@ -352,6 +355,7 @@ def register(app: AsyncApp, settings: Settings) -> None:
             log.warning("could not update the status of job %s", job.id, exc_info=True)
 
     @app.action(blocks.DOWNLOAD)
+    @acknowledged
     async def download_clicked(ack):
         await ack()  # a link button: Slack opens the URL, we only acknowledge
 
